@@ -20,14 +20,14 @@
 #define CLOUDPHYSICS_HEADER "version,time,op,size,lbn"
 #define ACCESS_LOG_COLUMNS "time_s,offset,length,op"
 
-G_DEFINE_QUARK(aheadfs-tracefile-error-quark, tracefile_error)
+G_DEFINE_QUARK(aheadfs_tracefile_error, tracefile_error)
 
 static const char *const format_names[] = {
-	[TRACEFILE_FORMAT_AUTO] = "auto",
-	[TRACEFILE_FORMAT_CSV] = "csv",
-	[TRACEFILE_FORMAT_ACCESS_LOG] = "access-log",
-	[TRACEFILE_FORMAT_CLOUDPHYSICS] = "cloudphysics",
-	[TRACEFILE_FORMAT_ARC] = "arc",
+    [TRACEFILE_FORMAT_AUTO] = "auto",
+    [TRACEFILE_FORMAT_CSV] = "csv",
+    [TRACEFILE_FORMAT_ACCESS_LOG] = "access-log",
+    [TRACEFILE_FORMAT_CLOUDPHYSICS] = "cloudphysics",
+    [TRACEFILE_FORMAT_ARC] = "arc",
 };
 
 const char *tracefile_format_to_string(enum tracefile_format format)
@@ -383,7 +383,7 @@ static struct tracefile *parse_text(char *text, size_t len, enum tracefile_forma
 		header_allowed = false;
 		trace->n_records++;
 		continue;
-bad:
+	bad:
 		g_set_error(error, TRACEFILE_ERROR, TRACEFILE_ERROR_PARSE,
 			    "%s:%zu: %s line does not match %s: '%.60s'", label, lineno,
 			    tracefile_format_to_string(format), expected, line);
@@ -424,8 +424,8 @@ static char *decompress_zstd(const char *path, size_t *len, GError **error)
 		return NULL;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		g_set_error(error, TRACEFILE_ERROR, TRACEFILE_ERROR_IO,
-			    "%s: zstd -dc failed: %s", path, g_strstrip(err));
+		g_set_error(error, TRACEFILE_ERROR, TRACEFILE_ERROR_IO, "%s: zstd -dc failed: %s",
+			    path, g_strstrip(err));
 		g_free(out);
 		return NULL;
 	}

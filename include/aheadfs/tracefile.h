@@ -54,9 +54,9 @@ enum tracefile_format {
 #define TRACEFILE_ERROR (tracefile_error_quark())
 
 enum tracefile_error {
-	TRACEFILE_ERROR_IO,	    /* the trace could not be read or decompressed */
-	TRACEFILE_ERROR_PARSE,	    /* a line does not match the format */
-	TRACEFILE_ERROR_FORMAT,	    /* unknown format name, or the contents fit no format */
+	TRACEFILE_ERROR_IO,	/* the trace could not be read or decompressed */
+	TRACEFILE_ERROR_PARSE,	/* a line does not match the format */
+	TRACEFILE_ERROR_FORMAT, /* unknown format name, or the contents fit no format */
 };
 
 struct tracefile_record {

@@ -77,8 +77,8 @@ static void test_csv(void)
 
 static void test_access_log(void)
 {
-	struct tracefile_record in = {.time_s = 3.000125, .offset = 1ull << 33, .length = 65536,
-				      .op = 'R'};
+	struct tracefile_record in = {
+	    .time_s = 3.000125, .offset = 1ull << 33, .length = 65536, .op = 'R'};
 	g_autofree char *text = NULL;
 	char line[80];
 	struct tracefile *t;
@@ -206,16 +206,16 @@ static void test_public_traces(void)
 {
 	const char *env = g_getenv("AHEADFS_TRACES");
 	const char *top = g_getenv("top_srcdir");
-	g_autofree char *dir = env ? g_strdup(env)
-				   : top ? g_build_filename(top, "..", "shared", "traces", NULL)
-					 : NULL;
+	g_autofree char *dir = env   ? g_strdup(env)
+			       : top ? g_build_filename(top, "..", "shared", "traces", NULL)
+				     : NULL;
 	static const struct {
 		const char *file;
 		size_t records;
 	} expect[] = {
-		{"cloudPhysicsIO.csv", 113872},
-		{"P3.lis.zst", 238578},
-		{"OLTP.lis.zst", 914145},
+	    {"cloudPhysicsIO.csv", 113872},
+	    {"P3.lis.zst", 238578},
+	    {"OLTP.lis.zst", 914145},
 	};
 	size_t i;
 
