@@ -1,0 +1,530 @@
+/*
+ * model_hybrid: the experts together, each weighted by how often it has been right.
+ *
+ * Design.  The hybrid runs every expert in params.hybrid_experts on the same events and
+ * merges their predictions into one probability per block.  It needs no word from the
+ * prefetcher about which predictions were used: it remembers what each expert predicted
+ * and scores it against the accesses it then observes.
+ *
+ *   predict():  expert predictions ---> pending ring (block, experts, their buckets)
+ *                                  \--> calibrate ---> merge per block ---> out
+ *   observe():  accessed blocks ---> pending hit?  credit those experts
+ *               pending older than the window and past its eta, never hit: debit them
+ *
+ * A pending prediction is resolved as a hit when its block is read, or as a miss once
+ * both params.hybrid_window events have passed since it was issued and the clock is past
+ * twice its lead time (so that a profile prediction seconds ahead is not judged after a
+ * burst of 64 fast reads).  A block predicted again while pending counts once.
+ *
+ * Calibration (the default): each expert's predictions fall into buckets by the
+ * probability the expert gave; a bucket's decayed hit rate is the probability the hybrid
+ * believes.  An expert that stops being right sees its buckets fall within a few hundred
+ * predictions, and its blocks drop below the prefetcher's thresholds; an over-modest one
+ * is raised.  Merging is noisy-or (independent evidence adds up) or max (the strongest
+ * wins); MODEL_COMBINE_HEDGE instead scales each expert's own probability by a
+ * multiplicative weight, exp(eta * (hits - theta * predictions)) relative to the best.
+ * test-model-hybrid measures the three; calibrated noisy-or is the default.
+ *
+ *   pending entry      block, event issued, deadline, mask of experts (bit 7: the mix),
+ *                      mask already credited, 4-bit bucket per expert
+ *   pending lookup     open addressing over ring sequence numbers, 4 probes; a slot whose
+ *                      entry has left the ring is free
+ *
+ * Confidence is the geometric mean of the mix's precision (of the blocks it output with
+ * probability >= HYBRID_MIX_TRACK, the share then read) and its coverage (of the blocks
+ * read, the share it had output): a mix that is right but silent is no more trusted than
+ * one that talks but is wrong.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "aheadfs/model_expert.h"
+
+#define HYBRID_EXPERTS_MAX 6
+#define HYBRID_MIX_BIT 7
+#define HYBRID_BUCKETS 6
+#define HYBRID_PROBES 4
+#define HYBRID_SUB_MAX 512
+#define HYBRID_Q_MIN 0.01
+#define HYBRID_MIX_TRACK 0.25
+#define HYBRID_CALIB_DECAY (1.0 - 1.0 / 256)
+#define HYBRID_RATE_DECAY (1.0 - 1.0 / 128)
+#define HYBRID_HEDGE_ETA 0.05
+#define HYBRID_HEDGE_THETA 0.5
+#define HYBRID_HEDGE_FLOOR 20.0
+#define HYBRID_BLOCKS_PER_EVENT 256
+
+struct hybrid_expert {
+	struct model *model;
+	struct model_rate calib[HYBRID_BUCKETS];
+	struct model_rate precision;
+	double log_weight;
+	uint64_t issued, hits;
+};
+
+struct hybrid_pending {
+	uint32_t block;
+	uint32_t event; /* low bits of the event count at issue */
+	uint64_t deadline_us;
+	uint32_t buckets; /* 4 bits per expert */
+	uint8_t mask;	  /* who predicted it */
+	uint8_t hit;	  /* who has been credited */
+};
+
+struct model_hybrid {
+	struct model base;
+	struct hybrid_expert experts[HYBRID_EXPERTS_MAX];
+	unsigned nexperts;
+	enum model_combine combine;
+	/* pending predictions: a ring of sequence numbers [head, tail) */
+	struct hybrid_pending *ring;
+	uint32_t ring_cap, head, tail;
+	uint32_t *lookup; /* ring sequence + 1; 0: free */
+	uint32_t lookup_cap;
+	uint64_t now_us; /* time of the latest event */
+	struct model_rate mix_precision, mix_coverage;
+	struct model_prediction *buf;
+	struct model_candidates cand;
+};
+
+static struct model_hybrid *hybrid_of(struct model *m)
+{
+	return (struct model_hybrid *)m;
+}
+
+static const struct model_hybrid *hybrid_of_const(const struct model *m)
+{
+	return (const struct model_hybrid *)m;
+}
+
+static int hybrid_bucket(double p)
+{
+	return p < 0.1 ? 0 : p < 0.3 ? 1 : p < 0.5 ? 2 : p < 0.7 ? 3 : p < 0.9 ? 4 : 5;
+}
+
+static void hybrid_forget_pending(struct model_hybrid *h)
+{
+	h->head = h->tail = 0;
+	memset(h->lookup, 0, h->lookup_cap * sizeof(*h->lookup));
+}
+
+static void hybrid_reset_scores(struct model_hybrid *h)
+{
+	static const double mid[HYBRID_BUCKETS] = {0.05, 0.2, 0.4, 0.6, 0.8, 0.95};
+
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		struct hybrid_expert *x = &h->experts[i];
+
+		/* Until measured, believe a little less than the expert says. */
+		for (int b = 0; b < HYBRID_BUCKETS; b++)
+			model_rate_init(&x->calib[b], 0.8 * mid[b], 2.0);
+		model_rate_init(&x->precision, 0.5, 2.0);
+		x->log_weight = 0.0;
+		x->issued = x->hits = 0;
+	}
+	model_rate_init(&h->mix_precision, 0.1, 5.0);
+	model_rate_init(&h->mix_coverage, 0.0, 5.0);
+}
+
+static void hybrid_reset(struct model *m)
+{
+	struct model_hybrid *h = hybrid_of(m);
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		h->experts[i].model->ops->reset(h->experts[i].model);
+	hybrid_forget_pending(h);
+	hybrid_reset_scores(h);
+	h->now_us = 0;
+}
+
+static void hybrid_destroy(struct model *m)
+{
+	struct model_hybrid *h = hybrid_of(m);
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		model_free(h->experts[i].model);
+	model_candidates_fini(&h->cand);
+	g_free(h->ring);
+	g_free(h->lookup);
+	g_free(h->buf);
+	g_free(h);
+}
+
+static struct model *hybrid_create(const struct model_params *params, GError **error)
+{
+	struct model_hybrid *h = g_new0(struct model_hybrid, 1);
+	const struct model_ops *ops[HYBRID_EXPERTS_MAX];
+	size_t cap = params->memory_cap_bytes, own, left;
+	unsigned shares = 0, n = 0;
+
+	for (int e = 0; e < MODEL_EXPERT_COUNT; e++) {
+		if (!(params->hybrid_experts & (1u << e)))
+			continue;
+		if (!model_ops_find(e) || n == HYBRID_EXPERTS_MAX) {
+			g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
+				    "hybrid: no expert %s in this build",
+				    model_expert_to_string(e));
+			g_free(h);
+			return NULL;
+		}
+		ops[n] = model_ops_find(e);
+		shares += ops[n++]->memory_share;
+	}
+	h->combine = params->hybrid_combine;
+	/* The pending ring gets a sixteenth of the cap, within reason. */
+	h->ring_cap = 256;
+	while (h->ring_cap < 16384 &&
+	       (size_t)h->ring_cap * 2 * (sizeof(*h->ring) + 4 * sizeof(*h->lookup)) <= cap / 16)
+		h->ring_cap *= 2;
+	h->lookup_cap = h->ring_cap * 4;
+	h->ring = g_new0(struct hybrid_pending, h->ring_cap);
+	h->lookup = g_new0(uint32_t, h->lookup_cap);
+	h->buf = g_new(struct model_prediction, HYBRID_SUB_MAX);
+	model_candidates_init(&h->cand);
+	own = sizeof(*h) + h->ring_cap * sizeof(*h->ring) + h->lookup_cap * sizeof(*h->lookup) +
+	      HYBRID_SUB_MAX * (sizeof(*h->buf) + 2 * n * sizeof(struct model_candidate));
+	left = cap > own ? cap - own : 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct model_params p = *params;
+
+		p.memory_cap_bytes = shares ? left / shares * ops[i]->memory_share : 0;
+		h->experts[i].model = model_new_inner(ops[i], &p, error);
+		if (!h->experts[i].model) {
+			hybrid_destroy(&h->base);
+			return NULL;
+		}
+		h->nexperts = i + 1;
+	}
+	hybrid_forget_pending(h);
+	hybrid_reset_scores(h);
+	return &h->base;
+}
+
+static struct hybrid_pending *hybrid_find(const struct model_hybrid *h, uint32_t block,
+					  uint32_t **slot_out)
+{
+	uint32_t mask = h->lookup_cap - 1;
+	uint32_t i = (uint32_t)model_hash64(block) & mask;
+	uint32_t *free_slot = NULL, *oldest = NULL;
+
+	for (int probe = 0; probe < HYBRID_PROBES; probe++, i = (i + 1) & mask) {
+		uint32_t *slot = &h->lookup[i];
+		uint32_t seq = *slot - 1;
+		bool live = *slot && seq - h->head < h->tail - h->head;
+
+		if (live && h->ring[seq & (h->ring_cap - 1)].block == block)
+			return &h->ring[seq & (h->ring_cap - 1)];
+		if (!live) {
+			if (!free_slot)
+				free_slot = slot;
+		} else if (!oldest || seq - h->head < *oldest - 1 - h->head) {
+			oldest = slot;
+		}
+	}
+	if (slot_out)
+		*slot_out = free_slot ? free_slot : oldest;
+	return NULL;
+}
+
+static void hybrid_credit(struct model_hybrid *h, const struct hybrid_pending *pe, uint8_t bits,
+			  bool hit)
+{
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		struct hybrid_expert *x = &h->experts[i];
+		int bucket = (pe->buckets >> (4 * i)) & 0xf;
+
+		if (!(bits & (1u << i)))
+			continue;
+		model_rate_add(&x->calib[bucket], hit, HYBRID_CALIB_DECAY);
+		model_rate_add(&x->precision, hit, HYBRID_RATE_DECAY);
+		x->issued++;
+		x->hits += hit;
+		x->log_weight += HYBRID_HEDGE_ETA * ((hit ? 1.0 : 0.0) - HYBRID_HEDGE_THETA);
+	}
+	if (bits & (1u << HYBRID_MIX_BIT))
+		model_rate_add(&h->mix_precision, hit, HYBRID_RATE_DECAY);
+}
+
+static void hybrid_normalise_weights(struct model_hybrid *h)
+{
+	double best = -INFINITY;
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		best = MAX(best, h->experts[i].log_weight);
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		double *w = &h->experts[i].log_weight;
+
+		*w = MAX(*w - best, -HYBRID_HEDGE_FLOOR);
+	}
+}
+
+/* Resolves the oldest pending prediction as a miss for whoever it has not been a hit for. */
+static void hybrid_expire_one(struct model_hybrid *h)
+{
+	const struct hybrid_pending *pe = &h->ring[h->head & (h->ring_cap - 1)];
+
+	hybrid_credit(h, pe, pe->mask & ~pe->hit, false);
+	h->head++;
+}
+
+static void hybrid_expire(struct model_hybrid *h)
+{
+	uint32_t now_event = (uint32_t)h->base.events;
+	bool any = false;
+
+	while (h->head != h->tail) {
+		const struct hybrid_pending *pe = &h->ring[h->head & (h->ring_cap - 1)];
+
+		if (now_event - pe->event <= h->base.params.hybrid_window ||
+		    h->now_us <= pe->deadline_us)
+			break;
+		hybrid_expire_one(h);
+		any = true;
+	}
+	if (any)
+		hybrid_normalise_weights(h);
+}
+
+static void hybrid_observe(struct model *m, const struct model_event *ev)
+{
+	struct model_hybrid *h = hybrid_of(m);
+	uint32_t n = MIN(ev->nblocks, HYBRID_BLOCKS_PER_EVENT);
+	bool covered = false;
+
+	h->now_us = MAX(h->now_us, ev->time_us);
+	for (uint32_t i = 0; i < n; i++) {
+		struct hybrid_pending *pe = hybrid_find(h, (uint32_t)(ev->block + i), NULL);
+		uint8_t fresh;
+
+		if (!pe)
+			continue;
+		covered |= i == 0 && (pe->mask & (1u << HYBRID_MIX_BIT));
+		fresh = pe->mask & ~pe->hit;
+		if (fresh)
+			hybrid_credit(h, pe, fresh, true);
+		pe->hit |= fresh;
+	}
+	model_rate_add(&h->mix_coverage, covered, HYBRID_RATE_DECAY);
+	hybrid_expire(h);
+	for (unsigned i = 0; i < h->nexperts; i++)
+		model_observe(h->experts[i].model, ev);
+}
+
+/* Remembers that @bit predicted @p, to score it when the block is read or the time is up. */
+static void hybrid_remember(struct model_hybrid *h, const struct model_prediction *p,
+			    uint64_t now_us, unsigned bit, int bucket)
+{
+	uint32_t *slot = NULL;
+	struct hybrid_pending *pe = hybrid_find(h, (uint32_t)p->block, &slot);
+
+	if (!pe) {
+		uint64_t lead = p->eta_us > now_us ? p->eta_us - now_us : 0;
+
+		if (h->tail - h->head == h->ring_cap) {
+			hybrid_expire_one(h);
+			hybrid_normalise_weights(h);
+		}
+		pe = &h->ring[h->tail & (h->ring_cap - 1)];
+		*pe = (struct hybrid_pending){
+		    .block = (uint32_t)p->block,
+		    .event = (uint32_t)h->base.events,
+		    .deadline_us = p->eta_us + lead,
+		};
+		*slot = ++h->tail; /* sequence + 1 */
+	}
+	if (pe->mask & (1u << bit))
+		return;
+	pe->mask |= (uint8_t)(1u << bit);
+	if (bit < HYBRID_MIX_BIT)
+		pe->buckets |= (uint32_t)bucket << (4 * bit);
+}
+
+static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_expert *x, double p)
+{
+	if (h->combine == MODEL_COMBINE_HEDGE)
+		return p * exp(x->log_weight);
+	return model_rate_get(&x->calib[hybrid_bucket(p)]);
+}
+
+static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_us,
+			     struct model_prediction *out, size_t max)
+{
+	struct model_hybrid *h = hybrid_of(m);
+	size_t n;
+
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		struct hybrid_expert *x = &h->experts[i];
+		size_t k =
+		    x->model->ops->predict(x->model, now_us, horizon_us, h->buf, HYBRID_SUB_MAX);
+
+		for (size_t j = 0; j < k; j++) {
+			const struct model_prediction *p = &h->buf[j];
+			double q = hybrid_weigh(h, x, p->probability);
+
+			hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
+			if (q >= HYBRID_Q_MIN)
+				model_candidates_add(&h->cand, p->block, (float)q, p->eta_us,
+						     x->model->ops->expert);
+		}
+	}
+	n = model_candidates_emit(&h->cand, now_us, horizon_us,
+				  h->combine == MODEL_COMBINE_CALIBRATED_NOISY_OR, out, max);
+	for (size_t j = 0; j < n; j++)
+		if (out[j].probability >= HYBRID_MIX_TRACK)
+			hybrid_remember(h, &out[j], now_us, HYBRID_MIX_BIT, 0);
+	return n;
+}
+
+static double hybrid_confidence(const struct model *m)
+{
+	const struct model_hybrid *h = hybrid_of_const(m);
+
+	return sqrt(model_rate_get(&h->mix_precision) * model_rate_get(&h->mix_coverage));
+}
+
+static void hybrid_session_start(struct model *m, uint64_t now_us)
+{
+	struct model_hybrid *h = hybrid_of(m);
+
+	/* What was predicted for the last mount cannot come true in this one: drop it
+	 * unscored rather than blame the experts for the remount. */
+	hybrid_forget_pending(h);
+	h->now_us = now_us;
+	for (unsigned i = 0; i < h->nexperts; i++)
+		model_session_start(h->experts[i].model, now_us);
+}
+
+/*
+ * Payload v1:
+ *   rate mix_precision, mix_coverage
+ *   u32 n; n x {
+ *     u32 expert; rate calib[6]; rate precision; f64 log_weight; u64 issued; u64 hits;
+ *     u32 payload version; u64 length; the expert's payload
+ *   }
+ * Experts in the state but not in this hybrid are skipped; those in this hybrid but not
+ * in the state start empty.
+ */
+static void hybrid_save(const struct model *m, GByteArray *out)
+{
+	const struct model_hybrid *h = hybrid_of_const(m);
+
+	model_put_rate(out, &h->mix_precision);
+	model_put_rate(out, &h->mix_coverage);
+	model_put_u32(out, h->nexperts);
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		const struct hybrid_expert *x = &h->experts[i];
+		size_t at;
+
+		model_put_u32(out, x->model->ops->expert);
+		for (int b = 0; b < HYBRID_BUCKETS; b++)
+			model_put_rate(out, &x->calib[b]);
+		model_put_rate(out, &x->precision);
+		model_put_f64(out, x->log_weight);
+		model_put_u64(out, x->issued);
+		model_put_u64(out, x->hits);
+		model_put_u32(out, x->model->ops->version);
+		model_put_u64(out, 0);
+		at = out->len;
+		x->model->ops->save(x->model, out);
+		for (int k = 0; k < 8; k++)
+			out->data[at - 8 + k] = (uint8_t)((uint64_t)(out->len - at) >> (8 * k));
+	}
+}
+
+static bool hybrid_load(struct model *m, struct model_reader *r)
+{
+	struct model_hybrid *h = hybrid_of(m);
+	uint32_t n, done = 0;
+
+	model_get_rate(r, &h->mix_precision);
+	model_get_rate(r, &h->mix_coverage);
+	n = model_get_count(r, MODEL_EXPERT_COUNT, 4);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t id = model_get_u32(r);
+		struct hybrid_expert tmp = {0}, *x = &tmp;
+		struct model_reader sub;
+		uint32_t version;
+		uint64_t len;
+		const uint8_t *p;
+
+		for (unsigned i = 0; i < h->nexperts; i++)
+			if (h->experts[i].model->ops->expert == id)
+				x = &h->experts[i];
+		if (x != &tmp) {
+			unsigned bit = (unsigned)(x - h->experts);
+
+			if (done & (1u << bit))
+				return false;
+			done |= 1u << bit;
+		}
+		for (int b = 0; b < HYBRID_BUCKETS; b++)
+			model_get_rate(r, &x->calib[b]);
+		model_get_rate(r, &x->precision);
+		x->log_weight = model_get_f64_in(r, -HYBRID_HEDGE_FLOOR, 0.0);
+		x->issued = model_get_u64(r);
+		x->hits = model_get_u64(r);
+		version = model_get_u32(r);
+		len = model_get_u64(r);
+		if (r->bad || len > r->len - r->off || x->hits > x->issued)
+			return false;
+		p = model_get_bytes(r, (size_t)len);
+		if (x == &tmp)
+			continue;
+		if (version != x->model->ops->version)
+			return false;
+		sub = (struct model_reader){.p = p, .len = (size_t)len};
+		if (!x->model->ops->load(x->model, &sub) || sub.bad || sub.off != sub.len)
+			return false;
+	}
+	return !r->bad;
+}
+
+static size_t hybrid_memory_bytes(const struct model *m)
+{
+	const struct model_hybrid *h = hybrid_of_const(m);
+	size_t bytes = sizeof(*h) + h->ring_cap * sizeof(*h->ring) +
+		       h->lookup_cap * sizeof(*h->lookup) + HYBRID_SUB_MAX * sizeof(*h->buf) +
+		       model_candidates_memory_bytes(&h->cand);
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		bytes += model_memory_bytes(h->experts[i].model);
+	return bytes;
+}
+
+static void hybrid_stats(const struct model *m, struct model_stats *st)
+{
+	const struct model_hybrid *h = hybrid_of_const(m);
+
+	st->precision = model_rate_get(&h->mix_precision);
+	st->coverage = model_rate_get(&h->mix_coverage);
+	st->nexperts = h->nexperts;
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		const struct hybrid_expert *x = &h->experts[i];
+
+		st->experts[i].expert = x->model->ops->expert;
+		st->experts[i].precision = model_rate_get(&x->precision);
+		st->experts[i].weight = h->combine == MODEL_COMBINE_HEDGE
+					    ? exp(x->log_weight)
+					    : model_rate_get(&x->precision);
+		st->experts[i].issued = x->issued;
+		st->experts[i].hits = x->hits;
+	}
+}
+
+const struct model_ops model_hybrid_ops = {
+    .name = "hybrid",
+    .expert = MODEL_EXPERT_HYBRID,
+    .version = 1,
+    .memory_share = 0,
+    .create = hybrid_create,
+    .destroy = hybrid_destroy,
+    .reset = hybrid_reset,
+    .observe = hybrid_observe,
+    .predict = hybrid_predict,
+    .confidence = hybrid_confidence,
+    .session_start = hybrid_session_start,
+    .save = hybrid_save,
+    .load = hybrid_load,
+    .memory_bytes = hybrid_memory_bytes,
+    .stats = hybrid_stats,
+};
