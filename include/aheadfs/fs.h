@@ -1,0 +1,41 @@
+/*
+ * fs: the FUSE low-level operations. The tree is small and fixed at mount time:
+ *
+ *   MOUNTPOINT/                 inode 1
+ *   MOUNTPOINT/NAME ...         the images, inode FS_INO_IMAGE0 + index, read-only
+ *   MOUNTPOINT/.aheadfs/        inode FS_INO_CTL, the control folder
+ *   MOUNTPOINT/.aheadfs/stats   inode FS_INO_STATS, JSON (see report.h)
+ *
+ * Only this layer replies to the kernel; everything below returns 0 or -errno.
+ */
+#ifndef AHEADFS_FS_H
+#define AHEADFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "aheadfs/image.h"
+#include "aheadfs/origin.h"
+
+enum {
+	FS_INO_ROOT = FUSE_ROOT_ID,
+	FS_INO_CTL = 2,
+	FS_INO_STATS = 3,
+	FS_INO_IMAGE0 = 16,
+};
+
+/* What the operations work on; the session's userdata. Fixed after mount. */
+struct fs {
+	struct image **images;
+	guint n_images;
+	struct origin *origin;
+	gint64 started_us; /* monotonic, for uptime */
+	time_t mounted_at; /* wall clock, for the directories' times */
+	uid_t uid;
+	gid_t gid;
+};
+
+const struct fuse_lowlevel_ops *fs_operations(void);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * options: the command line and mount options of aheadfs.
+ *
+ * aheadfs takes its own -o options out of the argument list and leaves the rest (FUSE's
+ * own: -f -d -s, allow_other, max_threads, ...) for libfuse, so one list works from the
+ * shell, from /etc/fstab through mount.fuse3, and from systemd mount units.
+ */
+#ifndef AHEADFS_OPTIONS_H
+#define AHEADFS_OPTIONS_H
+
+#include <fuse_opt.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define OPTIONS_DEFAULT_BLOCK_SIZE (64 * 1024)
+#define OPTIONS_DEFAULT_CONNECTIONS 8
+#define OPTIONS_DEFAULT_TIMEOUT_S 30
+#define OPTIONS_DEFAULT_RETRIES 3
+
+struct options {
+	GArray *images; /* of struct manifest_entry: what to mount */
+	char *mountpoint;
+	char *cache_dir;
+	uint32_t block_size;
+	unsigned connections;
+	unsigned timeout_s;
+	unsigned retries;
+	char **headers; /* "Name: value", NULL-terminated */
+	char *cafile;
+	bool insecure;
+	bool show_help;
+	bool show_version;
+};
+
+/*
+ * Parse and validate. On success `args` holds what is left for libfuse (with the
+ * mountpoint), and `opts` is filled (free with options_clear). With --help or --version
+ * only those flags are guaranteed to be set.
+ */
+gboolean options_parse(struct fuse_args *args, struct options *opts, GError **error);
+void options_clear(struct options *opts);
+
+/* "64K", "4M", "1G", "65536": a byte count with an optional binary suffix. */
+gboolean options_parse_size(const char *text, uint64_t *out, GError **error);
+
+/* The cache directory used when -o cache_dir is not given. */
+char *options_default_cache_dir(void);
+
+void options_print_help(FILE *out, const char *argv0);
+
+#endif

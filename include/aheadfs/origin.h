@@ -1,0 +1,118 @@
+/*
+ * origin: everything that talks HTTP(S) to the server holding the images.
+ *
+ * One thread owns a curl multi handle (so connections are reused across requests and
+ * images) and runs at most `connections` transfers at a time. Other threads hand it
+ * requests through origin_submit(); it calls each request's done() from its own thread
+ * when the request has succeeded, or failed after its retries.
+ *
+ * Every range answer is verified before its bytes are handed out: status 206, a
+ * Content-Range naming exactly the asked range and the expected total size, the exact
+ * byte count, and the validator. Requests carry If-Range, so a changed remote answers
+ * 200 instead of mixing versions; that and any mismatch fail the request (never retried,
+ * never served).
+ */
+#ifndef AHEADFS_ORIGIN_H
+#define AHEADFS_ORIGIN_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct origin_config {
+	unsigned connections; /* parallel transfers (and connections) to the origin */
+	unsigned timeout_s;   /* connect timeout, and longest stall of a transfer */
+	unsigned retries;     /* extra attempts after a transient failure */
+	char **headers;       /* extra request headers "Name: value", NULL-terminated */
+	char *cafile;	      /* CA bundle for https, or NULL for the system's */
+	bool insecure;	      /* skip TLS certificate checks */
+};
+
+/* What a probe learns about a remote image. Owned by the caller; origin_info_clear frees. */
+struct origin_info {
+	uint64_t size;
+	char *etag;	     /* strong ETag, or NULL */
+	char *last_modified; /* Last-Modified, or NULL */
+	char *validator;     /* etag when there is one, else last_modified, else "" */
+	bool head_refused;   /* HEAD failed and a one-byte GET answered instead */
+};
+
+void origin_info_clear(struct origin_info *info);
+
+#define ORIGIN_ERROR (origin_error_quark())
+GQuark origin_error_quark(void);
+
+enum origin_error_code {
+	ORIGIN_ERROR_UNREACHABLE, /* DNS, connect, TLS, timeout */
+	ORIGIN_ERROR_HTTP,	  /* an HTTP error status */
+	ORIGIN_ERROR_NO_RANGES,	  /* the server ignores Range */
+	ORIGIN_ERROR_PROTOCOL,	  /* an answer that makes no sense (no size, bad Content-Range) */
+};
+
+/*
+ * Find the size, range support and validator of `url` with a HEAD (a one-byte GET when
+ * HEAD is refused). Blocking; used at mount time, before the origin thread runs.
+ */
+gboolean origin_probe(const struct origin_config *cfg, const char *url, struct origin_info *info,
+		      GError **error);
+
+enum origin_priority {
+	ORIGIN_PRIORITY_DEMAND,	  /* a reader is waiting */
+	ORIGIN_PRIORITY_PREFETCH, /* nobody waits yet */
+	ORIGIN_N_PRIORITIES,
+};
+
+struct origin_request;
+typedef void (*origin_done_fn)(struct origin_request *req, int err, const char *reason);
+
+/*
+ * One range GET. The caller fills the public part and keeps the request (and the
+ * strings it points to) alive until done() has been called; origin writes only `buf`
+ * and the result fields.
+ */
+struct origin_request {
+	const char *url;
+	const struct origin_info *info; /* validator and total size to check against */
+	uint64_t offset;
+	uint64_t length;
+	void *buf; /* `length` bytes, filled on success */
+	enum origin_priority priority;
+	/*
+	 * Called on the origin thread, with no origin lock held, exactly once: err is 0,
+	 * -EIO (failed after the retries), -ESTALE (the remote changed: never retried) or
+	 * -ECANCELED (unmounting); `reason` says why in a few words (valid during the call).
+	 */
+	origin_done_fn done;
+	void *opaque;
+
+	/* Results, valid in done(). */
+	unsigned attempts;
+	gint64 ttfb_us;	   /* submit to first byte of the last attempt */
+	gint64 elapsed_us; /* submit to done */
+};
+
+struct origin_counters {
+	uint64_t requests;  /* range GETs sent, retries included */
+	uint64_t bytes;	    /* body bytes received */
+	uint64_t retries;   /* attempts after a transient failure */
+	uint64_t failures;  /* requests that failed for good */
+	uint64_t queued;    /* waiting for a connection */
+	uint64_t in_flight; /* transfers running */
+};
+
+struct origin;
+
+struct origin *origin_new(const struct origin_config *cfg, GError **error);
+/* Start the I/O thread. Call after fork (daemonizing), never before. */
+void origin_start(struct origin *origin);
+/* Stop the thread; requests still queued fail with -ECANCELED. Then free. */
+void origin_free(struct origin *origin);
+
+void origin_submit(struct origin *origin, struct origin_request *req);
+void origin_get_counters(struct origin *origin, struct origin_counters *out);
+
+/* The parsed Content-Range "bytes A-B/T" (T may be "*": total = UINT64_MAX). Pure. */
+bool origin_parse_content_range(const char *value, uint64_t *first, uint64_t *last,
+				uint64_t *total);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * fs: FUSE low-level operations over the fixed tree described in the header.
+ *
+ * Images are immutable for the life of a mount (a remote change turns reads into EIO,
+ * never into new bytes), so their attributes and pages may be cached by the kernel for
+ * as long as it likes: long entry/attr timeouts and keep_cache. Cached blocks are
+ * answered with the cache file's descriptor (fuse_reply_data), which libfuse splices to
+ * the kernel without copying through user space.
+ */
+#include "aheadfs/fs.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "aheadfs/report.h"
+#include "aheadfs/store.h"
+
+#define FOREVER_S 86400.0
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct image *fs_image(struct fs *fs, fuse_ino_t ino)
+{
+	if (ino < FS_INO_IMAGE0 || ino - FS_INO_IMAGE0 >= fs->n_images)
+		return NULL;
+	return fs->images[ino - FS_INO_IMAGE0];
+}
+
+static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	struct image *img;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_nlink = 1;
+	st->st_mtime = st->st_ctime = st->st_atime = fs->mounted_at;
+	if (ino == FS_INO_ROOT || ino == FS_INO_CTL) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	} else if (ino == FS_INO_STATS) {
+		g_autofree char *json =
+			report_json(fs->images, fs->n_images, fs->origin, fs->started_us);
+
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)strlen(json);
+	} else if ((img = fs_image(fs, ino))) {
+		struct store *store = image_store(img);
+
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)image_size(img);
+		if (image_mtime(img) > 0)
+			st->st_mtime = st->st_ctime = image_mtime(img);
+		st->st_blksize = (blksize_t)image_block_size(img);
+		/* du(1) shows how much of the image is local. */
+		st->st_blocks = (blkcnt_t)(store_cached_blocks(store) * image_block_size(img) / 512);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Cached reads go from the cache file to the kernel by splice, without a copy. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e = {0};
+
+	e.ino = 0;
+	if (parent == FS_INO_ROOT && strcmp(name, ".aheadfs") == 0) {
+		e.ino = FS_INO_CTL;
+	} else if (parent == FS_INO_CTL && strcmp(name, "stats") == 0) {
+		e.ino = FS_INO_STATS;
+	} else if (parent == FS_INO_ROOT) {
+		for (guint i = 0; i < fs->n_images; i++)
+			if (strcmp(name, image_name(fs->images[i])) == 0)
+				e.ino = FS_INO_IMAGE0 + i;
+	}
+	if (e.ino == 0 || !fs_attr(fs, e.ino, &e.attr)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	e.attr_timeout = e.entry_timeout = e.ino == FS_INO_STATS ? 0.0 : FOREVER_S;
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	if (!fs_attr(fs_of(req), ino, &st)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_attr(req, &st, ino == FS_INO_STATS || fs_image(fs_of(req), ino) ? 0.0 : FOREVER_S);
+}
+
+struct dirent_spec {
+	const char *name;
+	fuse_ino_t ino;
+	mode_t mode;
+};
+
+static void fs_reply_dir(fuse_req_t req, const struct dirent_spec *ents, size_t n, size_t size,
+			 off_t off)
+{
+	g_autofree char *buf = g_malloc(size);
+	size_t used = 0;
+
+	for (size_t i = (size_t)off; i < n; i++) {
+		struct stat st = {.st_ino = ents[i].ino, .st_mode = ents[i].mode};
+		size_t len = fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st,
+					       (off_t)(i + 1));
+
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	g_autoptr(GArray) ents = g_array_new(FALSE, FALSE, sizeof(struct dirent_spec));
+	struct dirent_spec dot = {".", ino, S_IFDIR}, dotdot = {"..", FS_INO_ROOT, S_IFDIR};
+
+	if (ino != FS_INO_ROOT && ino != FS_INO_CTL) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	g_array_append_val(ents, dot);
+	g_array_append_val(ents, dotdot);
+	if (ino == FS_INO_ROOT) {
+		struct dirent_spec ctl = {".aheadfs", FS_INO_CTL, S_IFDIR};
+
+		g_array_append_val(ents, ctl);
+		for (guint i = 0; i < fs->n_images; i++) {
+			struct dirent_spec e = {image_name(fs->images[i]), FS_INO_IMAGE0 + i,
+						S_IFREG};
+
+			g_array_append_val(ents, e);
+		}
+	} else {
+		struct dirent_spec stats = {"stats", FS_INO_STATS, S_IFREG};
+
+		g_array_append_val(ents, stats);
+	}
+	fs_reply_dir(req, (const struct dirent_spec *)(void *)ents->data, ents->len, size, off);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ino == FS_INO_STATS) {
+		/* A snapshot per open, so one read sequence sees one consistent document. */
+		fi->fh = (uint64_t)(uintptr_t)report_json(fs->images, fs->n_images, fs->origin,
+							  fs->started_us);
+		fi->direct_io = 1;
+	} else if (fs_image(fs, ino)) {
+		fi->keep_cache = 1;
+	} else {
+		fuse_reply_err(req, ino == FS_INO_ROOT || ino == FS_INO_CTL ? EISDIR : ENOENT);
+		return;
+	}
+	fuse_reply_open(req, fi);
+}
+
+static void fs_read_stats(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	const char *json = (const char *)(uintptr_t)fi->fh;
+	size_t len = strlen(json);
+
+	if ((size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, json + off, MIN(size, len - (size_t)off));
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct image *img = fs_image(fs_of(req), ino);
+	struct image_extent ext;
+	int err;
+
+	if (ino == FS_INO_STATS) {
+		fs_read_stats(req, size, off, fi);
+		return;
+	}
+	if (!img || off < 0) {
+		fuse_reply_err(req, img ? EINVAL : EBADF);
+		return;
+	}
+	err = image_read(img, (uint64_t)off, size, &ext);
+	if (err) {
+		fuse_reply_err(req, -err);
+	} else if (ext.mem) {
+		fuse_reply_buf(req, ext.mem, ext.length);
+		g_free(ext.mem);
+	} else if (ext.length == 0) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(ext.length);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = ext.fd;
+		bv.buf[0].pos = (off_t)ext.offset;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	}
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino == FS_INO_STATS)
+		g_free((char *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct statvfs sv = {0};
+	uint64_t total = 0;
+
+	for (guint i = 0; i < fs->n_images; i++)
+		total += image_size(fs->images[i]);
+	sv.f_bsize = sv.f_frsize = 4096;
+	sv.f_blocks = total / 4096;
+	sv.f_bfree = sv.f_bavail = 0;
+	sv.f_files = fs->n_images + 3;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.open = fs_open,
+	.read = fs_read,
+	.release = fs_release,
+	.statfs = fs_statfs,
+};
+
+const struct fuse_lowlevel_ops *fs_operations(void)
+{
+	return &fs_ops;
+}

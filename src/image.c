@@ -1,0 +1,363 @@
+/*
+ * image: the read path of one remote image. See the header for the block states.
+ *
+ * A read first checks the block map without any lock: when every block is present (the
+ * common case once warm) it returns at once with the cache file as the source. Otherwise
+ * it takes img->lock, joins the fetches already in flight for its blocks, starts one
+ * range request per run of absent blocks, drops the lock, and waits.
+ */
+#include "aheadfs/image.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aheadfs/log.h"
+#include "aheadfs/range.h"
+
+/* One range request covering blocks [first, first + count). */
+struct fetch {
+	struct origin_request req;
+	struct image *img;
+	uint64_t first, count;
+	int refs;    /* waiters + the origin's; protected by img->lock */
+	bool done;   /* protected by img->lock */
+	int err;     /* valid once done */
+	bool cached; /* the bytes went into the cache file; else they are in req.buf */
+};
+
+struct image {
+	char *name;
+	char *url;
+	struct origin_info info;
+	struct store *store;
+	struct origin *origin;
+	unsigned shift;
+	uint64_t max_request_blocks;
+
+	/*
+	 * lock protects inflight (block -> struct fetch *), the refs/done fields of every
+	 * fetch, and changed. Never held while calling the origin or doing file I/O.
+	 * cond is broadcast whenever a fetch completes.
+	 */
+	GMutex lock;
+	GCond cond;
+	GHashTable *inflight;
+	bool changed; /* the remote changed under the mount: no more fetches */
+
+	struct log_ratelimit error_log;
+	struct image_stats stats;
+};
+
+struct image *image_new(const struct image_config *cfg)
+{
+	struct image *img = g_new0(struct image, 1);
+
+	img->name = g_strdup(cfg->name);
+	img->url = g_strdup(cfg->url);
+	img->info.size = cfg->info->size;
+	img->info.etag = g_strdup(cfg->info->etag);
+	img->info.last_modified = g_strdup(cfg->info->last_modified);
+	img->info.validator = g_strdup(cfg->info->validator);
+	img->store = cfg->store;
+	img->origin = cfg->origin;
+	img->shift = store_block_shift(cfg->store);
+	img->max_request_blocks = cfg->max_request_bytes >> img->shift;
+	if (img->max_request_blocks == 0)
+		img->max_request_blocks = 1;
+	g_mutex_init(&img->lock);
+	g_cond_init(&img->cond);
+	img->inflight = g_hash_table_new(g_direct_hash, g_direct_equal);
+	img->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
+	return img;
+}
+
+void image_free(struct image *img)
+{
+	if (!img)
+		return;
+	store_close(img->store);
+	g_hash_table_destroy(img->inflight);
+	g_mutex_clear(&img->lock);
+	g_cond_clear(&img->cond);
+	origin_info_clear(&img->info);
+	g_free(img->name);
+	g_free(img->url);
+	g_free(img);
+}
+
+const char *image_name(const struct image *img)
+{
+	return img->name;
+}
+
+const char *image_url(const struct image *img)
+{
+	return img->url;
+}
+
+uint64_t image_size(const struct image *img)
+{
+	return img->info.size;
+}
+
+uint32_t image_block_size(const struct image *img)
+{
+	return UINT32_C(1) << img->shift;
+}
+
+time_t image_mtime(const struct image *img)
+{
+	time_t t = img->info.last_modified ? curl_getdate(img->info.last_modified, NULL) : 0;
+
+	return t > 0 ? t : 0;
+}
+
+struct store *image_store(struct image *img)
+{
+	return img->store;
+}
+
+const struct image_stats *image_stats(const struct image *img)
+{
+	return &img->stats;
+}
+
+#define BLOCK_KEY(b) GSIZE_TO_POINTER((gsize)(b))
+
+/* Drop one reference. Called with img->lock held. */
+static void fetch_unref_locked(struct fetch *f)
+{
+	if (--f->refs > 0)
+		return;
+	g_free(f->req.buf);
+	g_free(f);
+}
+
+static void image_log_failure(struct image *img, struct fetch *f, int err, const char *reason)
+{
+	bool first_change = false;
+
+	if (err == -ESTALE) {
+		g_mutex_lock(&img->lock);
+		first_change = !img->changed;
+		img->changed = true;
+		g_mutex_unlock(&img->lock);
+		if (first_change)
+			log_error("%s: %s; reads of blocks not yet cached fail with EIO until it "
+				  "is mounted again",
+				  img->url, reason);
+		return;
+	}
+	if (err != -ECANCELED && log_ratelimit_allow(&img->error_log))
+		log_error("%s: read of %" G_GUINT64_FORMAT " bytes at offset %" G_GUINT64_FORMAT
+			  " failed: %s",
+			  img->url, f->req.length, f->req.offset, reason);
+}
+
+/* origin_done_fn: runs on the origin thread. */
+static void fetch_done(struct origin_request *req, int err, const char *reason)
+{
+	struct fetch *f = req->opaque;
+	struct image *img = f->img;
+	static struct log_ratelimit full_log = LOG_RATELIMIT_INIT(60, 1);
+
+	if (err == 0) {
+		int r = store_write(img->store, f->first, req->buf, req->length);
+
+		f->cached = r == 0;
+		if (r < 0) {
+			stats_add(&img->stats.uncached_fetches, 1);
+			if (log_ratelimit_allow(&full_log))
+				log_warning("%s: cannot write to the cache (%s); serving reads "
+					    "without caching them",
+					    store_dir(img->store), g_strerror(-r));
+		}
+	} else {
+		image_log_failure(img, f, err, reason);
+	}
+
+	g_mutex_lock(&img->lock);
+	for (uint64_t b = f->first; b < f->first + f->count; b++)
+		g_hash_table_remove(img->inflight, BLOCK_KEY(b));
+	f->done = true;
+	f->err = err == -ESTALE || err == -ECANCELED ? -EIO : err;
+	if (f->cached)
+		g_clear_pointer(&f->req.buf, g_free);
+	g_cond_broadcast(&img->cond);
+	fetch_unref_locked(f);
+	g_mutex_unlock(&img->lock);
+}
+
+/* A fetch for blocks [first, first + count), entered in the inflight table. Locked. */
+static struct fetch *fetch_new_locked(struct image *img, uint64_t first, uint64_t count,
+				      enum origin_priority priority)
+{
+	struct fetch *f = g_new0(struct fetch, 1);
+
+	f->img = img;
+	f->first = first;
+	f->count = count;
+	f->refs = 1; /* the origin's, dropped in fetch_done */
+	f->req.url = img->url;
+	f->req.info = &img->info;
+	f->req.offset = range_block_offset(first, img->shift);
+	f->req.length = range_span_bytes(img->info.size, img->shift, first, count);
+	f->req.buf = g_malloc(f->req.length);
+	f->req.priority = priority;
+	f->req.done = fetch_done;
+	f->req.opaque = f;
+	for (uint64_t b = first; b < first + count; b++)
+		g_hash_table_insert(img->inflight, BLOCK_KEY(b), f);
+	return f;
+}
+
+/*
+ * For every block of `span` not present: join the fetch that has it, or start a new one
+ * for the run of absent blocks it begins. Joined and new fetches go to `waits` (with a
+ * reference each), new ones also to `starts`. Returns -EIO when a fetch is needed but
+ * the remote has changed. Called with img->lock held.
+ */
+static int image_plan_locked(struct image *img, struct block_span span, GPtrArray *waits,
+			     GPtrArray *starts)
+{
+	uint64_t end = span.first + span.count;
+	uint64_t b = span.first;
+
+	while (b < end) {
+		struct fetch *f;
+		uint64_t e;
+
+		if (store_has(img->store, b)) {
+			b++;
+			continue;
+		}
+		f = g_hash_table_lookup(img->inflight, BLOCK_KEY(b));
+		if (f) {
+			f->refs++;
+			g_ptr_array_add(waits, f);
+			b = f->first + f->count;
+			continue;
+		}
+		if (img->changed)
+			return -EIO;
+		for (e = b + 1; e < end && e - b < img->max_request_blocks; e++)
+			if (store_has(img->store, e) ||
+			    g_hash_table_contains(img->inflight, BLOCK_KEY(e)))
+				break;
+		f = fetch_new_locked(img, b, e - b, ORIGIN_PRIORITY_DEMAND);
+		f->refs++;
+		g_ptr_array_add(waits, f);
+		g_ptr_array_add(starts, f);
+		b = e;
+	}
+	return 0;
+}
+
+/*
+ * The cache disk was full for some fetch: build the answer in memory, from the cache file
+ * where blocks are cached and from the fetch buffers where they are not.
+ */
+static int image_assemble(struct image *img, GPtrArray *waits, struct image_extent *out)
+{
+	char *mem = g_malloc(out->length);
+	uint64_t start = out->offset, end = out->offset + out->length;
+	ssize_t n = pread(store_fd(img->store), mem, out->length, (off_t)start);
+
+	if (n < 0) {
+		int e = errno;
+
+		g_free(mem);
+		return -e;
+	}
+	for (guint i = 0; i < waits->len; i++) {
+		struct fetch *f = waits->pdata[i];
+		uint64_t fs = f->req.offset, fe = f->req.offset + f->req.length;
+		uint64_t lo = MAX(fs, start), hi = MIN(fe, end);
+
+		if (!f->cached && lo < hi)
+			memcpy(mem + (lo - start), (char *)f->req.buf + (lo - fs), hi - lo);
+	}
+	out->mem = mem;
+	return 0;
+}
+
+static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *out)
+{
+	bool all_cached = true;
+	int err = 0;
+
+	g_mutex_lock(&img->lock);
+	for (guint i = 0; i < waits->len; i++) {
+		struct fetch *f = waits->pdata[i];
+
+		while (!f->done)
+			g_cond_wait(&img->cond, &img->lock);
+		if (f->err && !err)
+			err = f->err;
+		all_cached = all_cached && f->cached;
+	}
+	g_mutex_unlock(&img->lock);
+
+	if (!err && !all_cached)
+		err = image_assemble(img, waits, out);
+
+	g_mutex_lock(&img->lock);
+	for (guint i = 0; i < waits->len; i++)
+		fetch_unref_locked(waits->pdata[i]);
+	g_mutex_unlock(&img->lock);
+	return err;
+}
+
+int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out)
+{
+	gint64 t0 = g_get_monotonic_time();
+	struct block_span span = range_blocks(img->info.size, img->shift, offset, size);
+	g_autoptr(GPtrArray) waits = NULL;
+	g_autoptr(GPtrArray) starts = NULL;
+	int err;
+
+	out->fd = store_fd(img->store);
+	out->offset = offset;
+	out->length = range_clamp(img->info.size, offset, size);
+	out->mem = NULL;
+	if (span.count == 0 || store_has_all(img->store, span.first, span.count)) {
+		stats_add(&img->stats.reads, 1);
+		stats_add(&img->stats.hit_reads, 1);
+		stats_add(&img->stats.read_bytes, out->length);
+		stats_histogram_add(&img->stats.hit_latency, (uint64_t)(g_get_monotonic_time() - t0));
+		return 0;
+	}
+
+	waits = g_ptr_array_new();
+	starts = g_ptr_array_new();
+	g_mutex_lock(&img->lock);
+	err = image_plan_locked(img, span, waits, starts);
+	g_mutex_unlock(&img->lock);
+	for (guint i = 0; i < starts->len; i++) {
+		struct fetch *f = starts->pdata[i];
+
+		stats_add(&img->stats.fetches, 1);
+		stats_add(&img->stats.fetched_bytes, f->req.length);
+		origin_submit(img->origin, &f->req);
+	}
+	if (starts->len < waits->len)
+		stats_add(&img->stats.waited_reads, 1);
+	/* Even on error, wait: the fetches we joined hold our references. */
+	{
+		int werr = image_wait(img, waits, out);
+
+		err = err ? err : werr;
+	}
+
+	stats_add(&img->stats.reads, 1);
+	stats_add(&img->stats.miss_reads, 1);
+	if (err) {
+		stats_add(&img->stats.errors, 1);
+		return err;
+	}
+	stats_add(&img->stats.read_bytes, out->length);
+	stats_histogram_add(&img->stats.miss_latency, (uint64_t)(g_get_monotonic_time() - t0));
+	return 0;
+}

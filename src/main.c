@@ -1,0 +1,219 @@
+/*
+ * aheadfs: mount remote disk images.
+ *
+ * Set-up happens in the order that lets every error reach the user's terminal: parse
+ * options, probe every origin, open every cache, mount; only then daemonize and start
+ * the threads (fork would not carry them over). Teardown runs in reverse.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aheadfs/fs.h"
+#include "aheadfs/image.h"
+#include "aheadfs/log.h"
+#include "aheadfs/manifest.h"
+#include "aheadfs/options.h"
+#include "aheadfs/origin.h"
+#include "aheadfs/store.h"
+
+#define MAX_REQUEST_BYTES (4 * 1024 * 1024)
+#define FLUSH_INTERVAL_MS 2000
+
+/* fuse_opt treats ',' and '\' specially inside -o values. */
+static char *escape_opt_value(const char *s)
+{
+	GString *out = g_string_new(NULL);
+
+	for (; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			g_string_append_c(out, '\\');
+		g_string_append_c(out, *s);
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void add_mount_identity(struct fuse_args *args, const struct options *opts)
+{
+	const struct manifest_entry *first = &g_array_index(opts->images, struct manifest_entry, 0);
+	g_autofree char *fsname = escape_opt_value(opts->images->len == 1 ? first->url : "aheadfs");
+	g_autofree char *opt = g_strdup_printf("-osubtype=aheadfs,fsname=%s", fsname);
+
+	fuse_opt_add_arg(args, opt);
+}
+
+static struct image *open_image(const struct options *opts, const struct manifest_entry *e,
+				struct origin *origin, const struct origin_config *ocfg,
+				GError **error)
+{
+	struct origin_info info;
+	struct store_config scfg;
+	struct image_config icfg;
+	struct store *store;
+	struct image *img;
+
+	if (!origin_probe(ocfg, e->url, &info, error))
+		return NULL;
+	if (!*info.validator)
+		log_warning("%s: the server sends neither ETag nor Last-Modified; a change of the "
+			    "remote image cannot be detected",
+			    e->url);
+	scfg = (struct store_config){
+		.cache_dir = opts->cache_dir,
+		.url = e->url,
+		.validator = info.validator,
+		.image_size = info.size,
+		.block_size = opts->block_size,
+	};
+	store = store_open(&scfg, error);
+	if (!store) {
+		origin_info_clear(&info);
+		return NULL;
+	}
+	if (store_discarded(store))
+		log_warning("%s: previous cache discarded: %s", e->url, store_discarded(store));
+	icfg = (struct image_config){
+		.name = e->name,
+		.url = e->url,
+		.info = &info,
+		.store = store,
+		.origin = origin,
+		.max_request_bytes = MAX_REQUEST_BYTES,
+	};
+	img = image_new(&icfg);
+	origin_info_clear(&info);
+	return img;
+}
+
+static gboolean open_images(const struct options *opts, struct fs *fs, GError **error)
+{
+	struct origin_config ocfg = {
+		.connections = opts->connections,
+		.timeout_s = opts->timeout_s,
+		.retries = opts->retries,
+		.headers = opts->headers,
+		.cafile = opts->cafile,
+		.insecure = opts->insecure,
+	};
+
+	fs->origin = origin_new(&ocfg, error);
+	if (!fs->origin)
+		return FALSE;
+	fs->images = g_new0(struct image *, opts->images->len);
+	for (guint i = 0; i < opts->images->len; i++) {
+		const struct manifest_entry *e = &g_array_index(opts->images, struct manifest_entry, i);
+
+		fs->images[i] = open_image(opts, e, fs->origin, &ocfg, error);
+		if (!fs->images[i])
+			return FALSE;
+		fs->n_images++;
+	}
+	return TRUE;
+}
+
+static void close_images(struct fs *fs)
+{
+	/* The origin first: it stops its thread, so no fetch completes into a freed image. */
+	origin_free(fs->origin);
+	for (guint i = 0; i < fs->n_images; i++)
+		image_free(fs->images[i]);
+	g_free(fs->images);
+}
+
+static int run_session(struct fuse_args *args, struct fs *fs, const struct fuse_cmdline_opts *c)
+{
+	struct fuse_session *se;
+	int ret = 1;
+
+	se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), fs);
+	if (!se)
+		return 1;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, c->mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(c->foreground);
+	log_init(!c->foreground, c->debug);
+
+	origin_start(fs->origin);
+	for (guint i = 0; i < fs->n_images; i++)
+		store_start_flusher(image_store(fs->images[i]), FLUSH_INTERVAL_MS);
+
+	if (c->singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+
+		fuse_loop_cfg_set_clone_fd(lc, c->clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, c->max_threads);
+		fuse_loop_cfg_set_idle_threads(lc, c->max_idle_threads);
+		ret = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts c = {0};
+	g_autoptr(GError) error = NULL;
+	struct options opts;
+	struct fs fs = {0};
+	int ret = 1;
+
+	log_init(false, false);
+	if (!options_parse(&args, &opts, &error)) {
+		fprintf(stderr, "aheadfs: %s\n", error->message);
+		fprintf(stderr, "Try 'aheadfs --help' for more information.\n");
+		goto out;
+	}
+	if (opts.show_help) {
+		options_print_help(stdout, "aheadfs");
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("aheadfs %s (libfuse %s, %s)\n", PACKAGE_VERSION, fuse_pkgversion(),
+		       curl_version());
+		ret = 0;
+		goto out;
+	}
+	add_mount_identity(&args, &opts);
+	if (fuse_parse_cmdline(&args, &c) != 0)
+		goto out;
+	if (c.debug)
+		log_init(false, true);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	fs.started_us = g_get_monotonic_time();
+	fs.mounted_at = time(NULL);
+	fs.uid = getuid();
+	fs.gid = getgid();
+	if (!open_images(&opts, &fs, &error)) {
+		fprintf(stderr, "aheadfs: %s\n", error->message);
+	} else {
+		ret = run_session(&args, &fs, &c);
+	}
+	close_images(&fs);
+	curl_global_cleanup();
+out:
+	free(c.mountpoint);
+	fuse_opt_free_args(&args);
+	options_clear(&opts);
+	return ret;
+}

@@ -1,0 +1,340 @@
+/*
+ * options: fuse_opt tables for aheadfs's own options, then validation with messages that
+ * name the option and the value. Numbers are parsed here rather than with fuse_opt's
+ * scanf templates so "connections=lots" is an error, not a silent zero.
+ */
+#include "config.h"
+
+#include "aheadfs/options.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aheadfs/manifest.h"
+
+/* What fuse_opt fills in: raw strings, validated afterwards. */
+struct raw_options {
+	char *cache_dir;
+	char *block_size;
+	char *connections;
+	char *timeout;
+	char *retries;
+	char *cafile;
+	char *name;
+	char *manifest;
+	int insecure;
+	GPtrArray *headers;
+	GPtrArray *positional;
+	bool help;
+	bool version;
+};
+
+enum {
+	KEY_HEADER,
+	KEY_HELP,
+	KEY_VERSION,
+};
+
+#define RAW(t, field) {t, offsetof(struct raw_options, field), 1}
+
+static const struct fuse_opt option_specs[] = {
+	RAW("cache_dir=%s", cache_dir),
+	RAW("block_size=%s", block_size),
+	RAW("connections=%s", connections),
+	RAW("timeout=%s", timeout),
+	RAW("retries=%s", retries),
+	RAW("cafile=%s", cafile),
+	RAW("name=%s", name),
+	RAW("manifest=%s", manifest),
+	RAW("insecure", insecure),
+	FUSE_OPT_KEY("header=", KEY_HEADER),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* fstab options meant for mount(8) or systemd, not for the filesystem. */
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END,
+};
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct raw_options *raw = data;
+
+	switch (key) {
+	case KEY_HEADER:
+		g_ptr_array_add(raw->headers, g_strdup(arg + strlen("header=")));
+		return 0;
+	case KEY_HELP:
+		raw->help = true;
+		return 0;
+	case KEY_VERSION:
+		raw->version = true;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		g_ptr_array_add(raw->positional, g_strdup(arg));
+		return 0;
+	default:
+		return 1; /* for libfuse */
+	}
+}
+
+gboolean options_parse_size(const char *text, uint64_t *out, GError **error)
+{
+	char *end = NULL;
+	uint64_t v, mult = 1;
+
+	if (!text || !g_ascii_isdigit(*text))
+		goto bad;
+	v = g_ascii_strtoull(text, &end, 10);
+	switch (g_ascii_toupper(*end)) {
+	case 'K':
+		mult = UINT64_C(1) << 10;
+		break;
+	case 'M':
+		mult = UINT64_C(1) << 20;
+		break;
+	case 'G':
+		mult = UINT64_C(1) << 30;
+		break;
+	case 'T':
+		mult = UINT64_C(1) << 40;
+		break;
+	case '\0':
+		break;
+	default:
+		goto bad;
+	}
+	if (mult > 1) {
+		end++;
+		if (g_ascii_toupper(*end) == 'I' && g_ascii_toupper(end[1]) == 'B')
+			end += 2;
+		else if (g_ascii_toupper(*end) == 'B')
+			end++;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mult)
+		goto bad;
+	*out = v * mult;
+	return TRUE;
+bad:
+	g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+		    "\"%s\" is not a size (examples: 65536, 64K, 4M, 1G)", text ? text : "");
+	return FALSE;
+}
+
+static gboolean parse_uint(const char *name, const char *text, unsigned min, unsigned max,
+			   unsigned *out, GError **error)
+{
+	char *end = NULL;
+	guint64 v;
+
+	if (!text)
+		return TRUE; /* not given: keep the default */
+	v = g_ascii_strtoull(text, &end, 10);
+	if (!g_ascii_isdigit(*text) || *end != '\0' || v < min || v > max) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "%s: \"%s\" is not a whole number from %u to %u", name, text, min, max);
+		return FALSE;
+	}
+	*out = (unsigned)v;
+	return TRUE;
+}
+
+static gboolean check_block_size(const char *text, uint32_t *out, GError **error)
+{
+	g_autoptr(GError) why = NULL;
+	uint64_t v;
+
+	if (!text)
+		return TRUE;
+	if (!options_parse_size(text, &v, &why)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "block_size: %s",
+			    why->message);
+		return FALSE;
+	}
+	if (v < 4096 || v > 4 * 1024 * 1024 || (v & (v - 1)) != 0) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "block_size: %s is not a power of two from 4K to 4M", text);
+		return FALSE;
+	}
+	*out = (uint32_t)v;
+	return TRUE;
+}
+
+static gboolean check_headers(GPtrArray *headers, GError **error)
+{
+	for (guint i = 0; i < headers->len; i++) {
+		const char *h = headers->pdata[i];
+		const char *colon = strchr(h, ':');
+
+		if (!colon || colon == h || strpbrk(h, "\r\n") || strpbrk(h, " \t") < colon) {
+			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "header: \"%s\" is not NAME:VALUE", h);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+char *options_default_cache_dir(void)
+{
+	if (geteuid() == 0)
+		return g_strdup("/var/cache/aheadfs");
+	return g_build_filename(g_get_user_cache_dir(), "aheadfs", NULL);
+}
+
+/*
+ * Positional arguments: URL MOUNTPOINT, or with a manifest just MOUNTPOINT (a first
+ * argument is then the fstab "source" field and is ignored unless it is a URL).
+ */
+static gboolean options_take_images(struct raw_options *raw, struct options *opts,
+				    GError **error)
+{
+	GPtrArray *pos = raw->positional;
+	g_autofree char *name = NULL;
+
+	opts->images = manifest_new();
+	if (raw->manifest) {
+		if (pos->len < 1 || pos->len > 2 || (pos->len == 2 && strstr(pos->pdata[0], "://"))) {
+			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "with -o manifest give only the mountpoint");
+			return FALSE;
+		}
+		opts->mountpoint = g_strdup(pos->pdata[pos->len - 1]);
+		return manifest_load(opts->images, raw->manifest, error);
+	}
+	if (pos->len != 2) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    pos->len < 2 ? "missing URL or mountpoint (usage: aheadfs [options] "
+					   "URL MOUNTPOINT)"
+					 : "too many arguments (usage: aheadfs [options] URL "
+					   "MOUNTPOINT)");
+		return FALSE;
+	}
+	opts->mountpoint = g_strdup(pos->pdata[1]);
+	if (!manifest_url_valid(pos->pdata[0], error))
+		return FALSE;
+	name = raw->name ? g_strdup(raw->name) : manifest_name_from_url(pos->pdata[0], error);
+	return name && manifest_add(opts->images, name, pos->pdata[0], error);
+}
+
+static gboolean options_validate(struct raw_options *raw, struct options *opts, GError **error)
+{
+	if (!check_block_size(raw->block_size, &opts->block_size, error) ||
+	    !parse_uint("connections", raw->connections, 1, 64, &opts->connections, error) ||
+	    !parse_uint("timeout", raw->timeout, 1, 3600, &opts->timeout_s, error) ||
+	    !parse_uint("retries", raw->retries, 0, 100, &opts->retries, error) ||
+	    !check_headers(raw->headers, error))
+		return FALSE;
+	if (raw->cafile && access(raw->cafile, R_OK) != 0) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "cafile: cannot read %s", raw->cafile);
+		return FALSE;
+	}
+	if (raw->cache_dir && !g_path_is_absolute(raw->cache_dir)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "cache_dir: \"%s\" is not an absolute path", raw->cache_dir);
+		return FALSE;
+	}
+	opts->cache_dir = raw->cache_dir ? g_strdup(raw->cache_dir) : options_default_cache_dir();
+	opts->cafile = g_strdup(raw->cafile);
+	opts->insecure = raw->insecure != 0;
+	g_ptr_array_add(raw->headers, NULL);
+	opts->headers = g_strdupv((char **)raw->headers->pdata);
+	return options_take_images(raw, opts, error);
+}
+
+static void raw_options_clear(struct raw_options *raw)
+{
+	free(raw->cache_dir);
+	free(raw->block_size);
+	free(raw->connections);
+	free(raw->timeout);
+	free(raw->retries);
+	free(raw->cafile);
+	free(raw->name);
+	free(raw->manifest);
+	g_ptr_array_free(raw->headers, TRUE);
+	g_ptr_array_free(raw->positional, TRUE);
+}
+
+gboolean options_parse(struct fuse_args *args, struct options *opts, GError **error)
+{
+	struct raw_options raw = {0};
+	gboolean ok;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->block_size = OPTIONS_DEFAULT_BLOCK_SIZE;
+	opts->connections = OPTIONS_DEFAULT_CONNECTIONS;
+	opts->timeout_s = OPTIONS_DEFAULT_TIMEOUT_S;
+	opts->retries = OPTIONS_DEFAULT_RETRIES;
+	raw.headers = g_ptr_array_new_with_free_func(g_free);
+	raw.positional = g_ptr_array_new_with_free_func(g_free);
+
+	if (fuse_opt_parse(args, &raw, option_specs, option_proc) != 0) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "bad options");
+		raw_options_clear(&raw);
+		return FALSE;
+	}
+	opts->show_help = raw.help;
+	opts->show_version = raw.version;
+	ok = raw.help || raw.version || options_validate(&raw, opts, error);
+	if (ok && opts->mountpoint)
+		fuse_opt_add_arg(args, opts->mountpoint);
+	raw_options_clear(&raw);
+	return ok;
+}
+
+void options_clear(struct options *opts)
+{
+	if (opts->images)
+		g_array_unref(opts->images);
+	g_free(opts->mountpoint);
+	g_free(opts->cache_dir);
+	g_strfreev(opts->headers);
+	g_free(opts->cafile);
+	memset(opts, 0, sizeof(*opts));
+}
+
+void options_print_help(FILE *out, const char *argv0)
+{
+	fprintf(out,
+		"usage: %s [options] URL MOUNTPOINT\n"
+		"       %s [options] -o manifest=FILE MOUNTPOINT\n"
+		"\n"
+		"Presents the disk image at URL (http:// or https://, served with range\n"
+		"requests) as the file MOUNTPOINT/NAME, fetching blocks on demand into a\n"
+		"persistent local cache.\n"
+		"\n"
+		"aheadfs options:\n"
+		"    -o cache_dir=DIR       cache directory (default: /var/cache/aheadfs as root,\n"
+		"                           else $XDG_CACHE_HOME/aheadfs)\n"
+		"    -o block_size=SIZE     cache block size, a power of two from 4K to 4M\n"
+		"                           (default: 64K)\n"
+		"    -o connections=N       parallel connections to the origin, 1-64 (default: %d)\n"
+		"    -o timeout=SECONDS     connect timeout and longest stall of a transfer\n"
+		"                           (default: %d)\n"
+		"    -o retries=N           retries of a failed request, 0-100 (default: %d)\n"
+		"    -o header=NAME:VALUE   extra request header, e.g. for authorization\n"
+		"                           (repeatable)\n"
+		"    -o cafile=FILE         CA certificates for https\n"
+		"    -o insecure            do not verify the server's TLS certificate\n"
+		"    -o name=NAME           file name of the image (default: the URL's last\n"
+		"                           path segment)\n"
+		"    -o manifest=FILE       mount several images: one \"NAME URL\" per line\n"
+		"    -h, --help             this help\n"
+		"    -V, --version          print the version\n"
+		"\n"
+		"Sizes accept the suffixes K, M, G and T (powers of 1024).\n"
+		"\n",
+		argv0, argv0, OPTIONS_DEFAULT_CONNECTIONS, OPTIONS_DEFAULT_TIMEOUT_S,
+		OPTIONS_DEFAULT_RETRIES);
+}

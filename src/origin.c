@@ -1,0 +1,394 @@
+/*
+ * origin: the transfer thread. One curl multi handle, owned by one thread; the rest of
+ * aheadfs talks to it through a locked queue and curl_multi_wakeup().
+ *
+ *   submit (any thread) ──▶ queue[priority] ──▶ thread: start while slots free
+ *                                                  │
+ *   done() ◀── verify (status, Content-Range, ◀── curl_multi_info_read
+ *              length, validator) or retry later
+ *
+ * Demand requests always start before prefetch requests; a failed attempt that may
+ * succeed later (connection refused, timeout, 5xx, 429) is retried with exponential
+ * backoff, `retries` times. Answers that prove the remote changed are never retried.
+ */
+#include "aheadfs/origin.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+
+#include "aheadfs/http.h"
+#include "aheadfs/log.h"
+
+#define BACKOFF_FIRST_US (100 * 1000)
+#define BACKOFF_MAX_US (2 * 1000 * 1000)
+#define POLL_MAX_MS 1000
+
+/* One attempt of one request; lives on the origin thread only. */
+struct transfer {
+	struct origin_request *req;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct http_response resp;
+	char errbuf[CURL_ERROR_SIZE];
+	uint64_t received;
+	bool overflow;
+	gint64 submitted_us;
+	gint64 not_before_us; /* backoff: do not start before */
+};
+
+struct origin {
+	struct origin_config cfg;
+	CURLM *multi;
+	GThread *thread;
+
+	GMutex lock; /* protects queue, stopping; never held while calling curl or done() */
+	GQueue queue[ORIGIN_N_PRIORITIES]; /* of struct transfer, waiting to start */
+	bool stopping;
+
+	/* Owned by the origin thread (active is written there only, read atomically). */
+	unsigned active;
+	GPtrArray *running;   /* transfers added to the multi handle */
+	GPtrArray *idle_easy; /* reusable handles: keeps TLS session and DNS caches warm */
+
+	/* Counters, updated with atomics. */
+	uint64_t n_requests, n_bytes, n_retries, n_failures, n_queued;
+};
+
+static void config_copy(struct origin_config *dst, const struct origin_config *src)
+{
+	*dst = *src;
+	dst->headers = g_strdupv(src->headers);
+	dst->cafile = g_strdup(src->cafile);
+}
+
+struct origin *origin_new(const struct origin_config *cfg, GError **error)
+{
+	struct origin *o = g_new0(struct origin, 1);
+
+	config_copy(&o->cfg, cfg);
+	if (o->cfg.connections == 0)
+		o->cfg.connections = 1;
+	g_mutex_init(&o->lock);
+	for (int p = 0; p < ORIGIN_N_PRIORITIES; p++)
+		g_queue_init(&o->queue[p]);
+	o->idle_easy = g_ptr_array_new();
+	o->running = g_ptr_array_new();
+	o->multi = curl_multi_init();
+	if (!o->multi) {
+		g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_UNREACHABLE, "curl_multi_init failed");
+		origin_free(o);
+		return NULL;
+	}
+	curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->cfg.connections);
+	curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, (long)o->cfg.connections * 2);
+	return o;
+}
+
+void origin_submit(struct origin *o, struct origin_request *req)
+{
+	struct transfer *t = g_new0(struct transfer, 1);
+
+	t->req = req;
+	t->submitted_us = g_get_monotonic_time();
+	req->attempts = 0;
+	__atomic_fetch_add(&o->n_queued, 1, __ATOMIC_RELAXED);
+	g_mutex_lock(&o->lock);
+	g_queue_push_tail(&o->queue[req->priority], t);
+	g_mutex_unlock(&o->lock);
+	curl_multi_wakeup(o->multi);
+}
+
+static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
+{
+	struct transfer *t = opaque;
+	size_t len = size * n;
+	long status = 0;
+
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	/* Anything but a 206 is an error whose body we do not want, however long. */
+	if (status != 206)
+		return 0;
+	if (t->received + len > t->req->length) {
+		t->overflow = true;
+		return 0;
+	}
+	if (t->received == 0)
+		t->req->ttfb_us = g_get_monotonic_time() - t->submitted_us;
+	memcpy((char *)t->req->buf + t->received, data, len);
+	t->received += len;
+	return len;
+}
+
+static void transfer_start(struct origin *o, struct transfer *t)
+{
+	struct origin_request *req = t->req;
+	const char *if_range = req->info->etag ? req->info->etag : req->info->last_modified;
+	char range[64];
+
+	t->easy = o->idle_easy->len ? g_ptr_array_steal_index_fast(o->idle_easy, o->idle_easy->len - 1)
+				    : curl_easy_init();
+	curl_easy_reset(t->easy);
+	http_configure(t->easy, &o->cfg, &t->resp, t->errbuf);
+	t->headers = http_request_headers(&o->cfg, if_range);
+	g_snprintf(range, sizeof(range), "%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT, req->offset,
+		   req->offset + req->length - 1);
+	curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(t->easy, CURLOPT_RANGE, range);
+	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, transfer_body_cb);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+	t->received = 0;
+	t->overflow = false;
+	req->attempts++;
+	__atomic_fetch_add(&o->n_requests, 1, __ATOMIC_RELAXED);
+	curl_multi_add_handle(o->multi, t->easy);
+	g_ptr_array_add(o->running, t);
+	__atomic_fetch_add(&o->active, 1, __ATOMIC_RELAXED);
+}
+
+/* Release the attempt's curl state, keeping the easy handle for the next transfer. */
+static void transfer_detach(struct origin *o, struct transfer *t)
+{
+	curl_multi_remove_handle(o->multi, t->easy);
+	g_ptr_array_remove_fast(o->running, t);
+	g_ptr_array_add(o->idle_easy, t->easy);
+	t->easy = NULL;
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+	__atomic_fetch_sub(&o->active, 1, __ATOMIC_RELAXED);
+}
+
+static void transfer_finish(struct origin *o, struct transfer *t, int err, const char *reason)
+{
+	struct origin_request *req = t->req;
+
+	http_response_clear(&t->resp);
+	req->elapsed_us = g_get_monotonic_time() - t->submitted_us;
+	if (err)
+		__atomic_fetch_add(&o->n_failures, 1, __ATOMIC_RELAXED);
+	g_free(t);
+	req->done(req, err, reason);
+}
+
+/*
+ * Decide what a finished attempt means. Returns 0 (bytes verified), -EAGAIN (transient:
+ * may be retried), -ESTALE (the remote changed) or -EIO (final); `reason` says why.
+ */
+static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, size_t len)
+{
+	const struct origin_request *req = t->req;
+	uint64_t first, last, total;
+	long status = t->resp.status;
+
+	if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && !t->overflow)) {
+		g_snprintf(reason, len, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(result));
+		return -EAGAIN;
+	}
+	if (t->overflow) {
+		g_snprintf(reason, len, "server sent more bytes than the range asked for");
+		return -EIO;
+	}
+	if (status == 200 || status == 412 || status == 416) {
+		g_snprintf(reason, len, "remote image changed (HTTP %ld to a conditional range)",
+			   status);
+		return -ESTALE;
+	}
+	if (status >= 500 || status == 429 || status == 408) {
+		g_snprintf(reason, len, "HTTP %ld", status);
+		return -EAGAIN;
+	}
+	if (status != 206) {
+		g_snprintf(reason, len, "HTTP %ld", status);
+		return -EIO;
+	}
+	if (!origin_parse_content_range(t->resp.content_range, &first, &last, &total) ||
+	    first != req->offset || last != req->offset + req->length - 1 ||
+	    total != req->info->size) {
+		g_snprintf(reason, len, "unexpected Content-Range \"%s\"",
+			   t->resp.content_range ? t->resp.content_range : "");
+		return -EIO;
+	}
+	if (req->info->etag && t->resp.etag && strcmp(req->info->etag, t->resp.etag) != 0) {
+		g_snprintf(reason, len, "remote image changed (ETag %s, expected %s)", t->resp.etag,
+			   req->info->etag);
+		return -ESTALE;
+	}
+	if (t->received != req->length) {
+		g_snprintf(reason, len, "short answer: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+			   " bytes", t->received, req->length);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static gint64 backoff_us(unsigned attempt)
+{
+	gint64 d = BACKOFF_FIRST_US << (attempt > 5 ? 5 : attempt - 1);
+
+	d = d > BACKOFF_MAX_US ? BACKOFF_MAX_US : d;
+	/* Jitter so many failed requests do not come back in lockstep. */
+	return d / 2 + g_random_int_range(0, (gint32)(d / 2) + 1);
+}
+
+static void transfer_done(struct origin *o, struct transfer *t, CURLcode result)
+{
+	char reason[256];
+	int verdict = transfer_verdict(t, result, reason, sizeof(reason));
+
+	transfer_detach(o, t);
+	if (verdict == 0) {
+		__atomic_fetch_add(&o->n_bytes, t->received, __ATOMIC_RELAXED);
+		transfer_finish(o, t, 0, NULL);
+		return;
+	}
+	if (verdict == -EAGAIN && t->req->attempts <= o->cfg.retries) {
+		__atomic_fetch_add(&o->n_retries, 1, __ATOMIC_RELAXED);
+		log_debug("retrying %s at %" G_GUINT64_FORMAT ": %s", t->req->url, t->req->offset,
+			  reason);
+		http_response_clear(&t->resp);
+		t->not_before_us = g_get_monotonic_time() + backoff_us(t->req->attempts);
+		g_mutex_lock(&o->lock);
+		g_queue_push_head(&o->queue[t->req->priority], t);
+		g_mutex_unlock(&o->lock);
+		__atomic_fetch_add(&o->n_queued, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	transfer_finish(o, t, verdict == -EAGAIN ? -EIO : verdict, reason);
+}
+
+/* Next transfer allowed to start now, in priority order. Called with o->lock held. */
+static struct transfer *next_ready_locked(struct origin *o, gint64 now, gint64 *next_due)
+{
+	for (int p = 0; p < ORIGIN_N_PRIORITIES; p++) {
+		for (GList *l = o->queue[p].head; l; l = l->next) {
+			struct transfer *t = l->data;
+
+			if (t->not_before_us <= now) {
+				g_queue_delete_link(&o->queue[p], l);
+				return t;
+			}
+			if (*next_due == 0 || t->not_before_us < *next_due)
+				*next_due = t->not_before_us;
+		}
+	}
+	return NULL;
+}
+
+/* Start what may start; returns how long the thread may sleep, in ms. */
+static int origin_start_ready(struct origin *o)
+{
+	gint64 now = g_get_monotonic_time(), next_due = 0;
+	int wait_ms = POLL_MAX_MS;
+
+	g_mutex_lock(&o->lock);
+	while (o->active < o->cfg.connections) {
+		struct transfer *t = next_ready_locked(o, now, &next_due);
+
+		if (!t)
+			break;
+		__atomic_fetch_sub(&o->n_queued, 1, __ATOMIC_RELAXED);
+		g_mutex_unlock(&o->lock);
+		transfer_start(o, t);
+		g_mutex_lock(&o->lock);
+	}
+	g_mutex_unlock(&o->lock);
+	if (next_due && (next_due - now) / 1000 < wait_ms)
+		wait_ms = (int)((next_due - now) / 1000) + 1;
+	return wait_ms;
+}
+
+static void origin_reap(struct origin *o)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(o->multi, &left))) {
+		struct transfer *t = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		transfer_done(o, t, msg->data.result);
+	}
+}
+
+/* At stop: nobody waits any more (FUSE has gone); fail what is left, started or not. */
+static void origin_cancel_all(struct origin *o)
+{
+	while (o->running->len > 0) {
+		struct transfer *t = o->running->pdata[0];
+
+		transfer_detach(o, t);
+		transfer_finish(o, t, -ECANCELED, "unmounting");
+	}
+	for (int p = 0; p < ORIGIN_N_PRIORITIES; p++) {
+		struct transfer *t;
+
+		while ((t = g_queue_pop_head(&o->queue[p])))
+			transfer_finish(o, t, -ECANCELED, "unmounting");
+	}
+}
+
+static gpointer origin_thread_main(gpointer data)
+{
+	struct origin *o = data;
+
+	for (;;) {
+		int still_running = 0, wait_ms;
+		bool stop;
+
+		g_mutex_lock(&o->lock);
+		stop = o->stopping;
+		g_mutex_unlock(&o->lock);
+		if (stop)
+			break;
+		wait_ms = origin_start_ready(o);
+		curl_multi_perform(o->multi, &still_running);
+		origin_reap(o);
+		curl_multi_poll(o->multi, NULL, 0, wait_ms, NULL);
+	}
+	origin_cancel_all(o);
+	return NULL;
+}
+
+void origin_start(struct origin *o)
+{
+	o->thread = g_thread_new("aheadfs-origin", origin_thread_main, o);
+}
+
+void origin_free(struct origin *o)
+{
+	if (!o)
+		return;
+	if (o->thread) {
+		g_mutex_lock(&o->lock);
+		o->stopping = true;
+		g_mutex_unlock(&o->lock);
+		curl_multi_wakeup(o->multi);
+		g_thread_join(o->thread);
+	} else {
+		origin_cancel_all(o);
+	}
+	for (guint i = 0; i < o->idle_easy->len; i++)
+		curl_easy_cleanup(o->idle_easy->pdata[i]);
+	g_ptr_array_free(o->idle_easy, TRUE);
+	g_ptr_array_free(o->running, TRUE);
+	if (o->multi)
+		curl_multi_cleanup(o->multi);
+	g_mutex_clear(&o->lock);
+	g_strfreev(o->cfg.headers);
+	g_free(o->cfg.cafile);
+	g_free(o);
+}
+
+void origin_get_counters(struct origin *o, struct origin_counters *out)
+{
+	out->requests = __atomic_load_n(&o->n_requests, __ATOMIC_RELAXED);
+	out->bytes = __atomic_load_n(&o->n_bytes, __ATOMIC_RELAXED);
+	out->retries = __atomic_load_n(&o->n_retries, __ATOMIC_RELAXED);
+	out->failures = __atomic_load_n(&o->n_failures, __ATOMIC_RELAXED);
+	out->queued = __atomic_load_n(&o->n_queued, __ATOMIC_RELAXED);
+	out->in_flight = __atomic_load_n(&o->active, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,149 @@
+# Shared helpers for the integration tests (TAP producers, run by bash).
+#
+# Every test sources this file, calls `tap_plan N`, and gets:
+#  - a private work directory $T, removed at exit;
+#  - cleanup on every exit path: servers it started are stopped by PID, mounts unmounted;
+#  - a watchdog that ends the test after $TEST_TIMEOUT seconds (default 300).
+# shellcheck shell=bash
+
+set -u
+: "${top_builddir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+AHEADFS="$top_builddir/aheadfs"
+T=$(mktemp -d /tmp/aheadfs-test.XXXXXX)
+chmod 755 "$T"
+TAP_N=0
+TAP_FAILED=0
+CLEANUP_PIDS=()
+CLEANUP_MOUNTS=()
+
+tap_plan() { echo "1..$1"; }
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+not_ok() { TAP_N=$((TAP_N + 1)); TAP_FAILED=1; echo "not ok $TAP_N - $*"; }
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP $*"; }
+diag() { echo "# $*"; }
+# check DESCRIPTION COMMAND...: one test point from a command's exit status.
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+requires() {
+	command -v "$1" >/dev/null 2>&1 || skip_all "$1 is not installed"
+}
+
+cleanup() {
+	local m p
+	for m in "${CLEANUP_MOUNTS[@]}"; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		fi
+	done
+	for p in "${CLEANUP_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	[ -n "${WATCHDOG_PID:-}" ] && kill "$WATCHDOG_PID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+( sleep "${TEST_TIMEOUT:-300}"; echo "Bail out! timed out after ${TEST_TIMEOUT:-300}s"; kill -TERM $$ ) &
+WATCHDOG_PID=$!
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local limit=$(($1 * 10))
+	shift
+	local i
+	for ((i = 0; i < limit; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_nginx: serves $T/www on 127.0.0.1:$NGINX_PORT; /noranges/ ignores Range.
+# Access log: "$NGINX_LOG", one line per request: METHOD URI STATUS RANGE BODY_BYTES.
+start_nginx() {
+	requires nginx
+	mkdir -p "$T/www/noranges" "$T/nginx/tmp"
+	NGINX_PORT=${NGINX_PORT:-$(free_port)}
+	NGINX_LOG="$T/nginx/access.log"
+	local user=""
+	[ "$(id -u)" = 0 ] && user="user root;"
+	cat >"$T/nginx/nginx.conf" <<CONF
+$user
+worker_processes 2;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+events { worker_connections 512; }
+http {
+	log_format ranges '\$request_method \$uri \$status "\$http_range" \$body_bytes_sent';
+	access_log $NGINX_LOG ranges;
+	client_body_temp_path $T/nginx/tmp;
+	proxy_temp_path $T/nginx/tmp;
+	fastcgi_temp_path $T/nginx/tmp;
+	uwsgi_temp_path $T/nginx/tmp;
+	scgi_temp_path $T/nginx/tmp;
+	sendfile on;
+	keepalive_requests 100000;
+	keepalive_timeout 120s;
+	types { }
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$NGINX_PORT;
+		root $T/www;
+		location /noranges/ { max_ranges 0; }
+	}
+}
+CONF
+	nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" 2>"$T/nginx/start.err" ||
+		bail "nginx did not start: $(cat "$T/nginx/start.err")"
+	wait_for 10 test -s "$T/nginx/nginx.pid" || bail "nginx wrote no pid file"
+	NGINX_PID=$(cat "$T/nginx/nginx.pid")
+	CLEANUP_PIDS+=("$NGINX_PID")
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NGINX_PORT" ||
+		bail "nginx does not answer on port $NGINX_PORT"
+	BASE_URL="http://127.0.0.1:$NGINX_PORT"
+}
+
+stop_nginx() {
+	kill "$NGINX_PID" 2>/dev/null
+	wait_for 10 bash -c "! kill -0 $NGINX_PID" || kill -9 "$NGINX_PID" 2>/dev/null
+}
+
+# Requests in the nginx log so far, optionally only those matching a pattern.
+nginx_requests() {
+	if [ $# -gt 0 ]; then grep -c -- "$1" "$NGINX_LOG" || true; else wc -l <"$NGINX_LOG"; fi
+}
+
+# mount_aheadfs MOUNTPOINT URL [OPTIONS]: mount in the background (daemonized).
+mount_aheadfs() {
+	local mnt=$1 url=$2
+	shift 2
+	mkdir -p "$mnt"
+	CLEANUP_MOUNTS+=("$mnt")
+	"$AHEADFS" -o "cache_dir=$T/cache" "$@" "$url" "$mnt"
+}
+
+unmount_aheadfs() {
+	fusermount3 -u "$1"
+}
+
+# make_image FILE MIB: random, incompressible test bytes (deterministic per name).
+make_image() {
+	head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"
+}
+
+tap_done() {
+	exit "$TAP_FAILED"
+}
