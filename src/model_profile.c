@@ -31,6 +31,7 @@
 #include "aheadfs/model_expert.h"
 
 #define PROFILE_LOOKBACK 32
+#define PROFILE_SPEED_STEPS 16
 #define PROFILE_SESSIONS_MAX 32
 #define PROFILE_BLOCKS_PER_EVENT 64
 #define PROFILE_KEEP_SHARE 0.25
@@ -295,7 +296,9 @@ static void profile_advance(struct model_profile *pr, uint32_t j, uint64_t t)
 {
 	const struct profile_entry *e = &pr->learned[j];
 
-	if ((int64_t)j > pr->pos && e->rel_us > pr->anchor_rel + 1000 && t >= pr->anchor_us) {
+	/* Speed from steps forward only: a jump is a different path, not a faster VM. */
+	if ((int64_t)j > pr->pos && (int64_t)j <= pr->pos + PROFILE_SPEED_STEPS &&
+	    e->rel_us >= pr->anchor_rel + 1000 && t >= pr->anchor_us) {
 		double sample = (double)(t - pr->anchor_us) / (double)(e->rel_us - pr->anchor_rel);
 
 		pr->speed += (CLAMP(sample, 0.1, 10.0) - pr->speed) / 8.0;
@@ -360,8 +363,11 @@ static size_t profile_predict(struct model *m, uint64_t now_us, uint64_t horizon
 		}
 		if (profile_map_find(&pr->seen, e->block))
 			continue;
-		model_candidates_add(&pr->cand, e->block, (float)(trust * e->seen / pr->sessions),
-				     eta, MODEL_EXPERT_PROFILE);
+		/* Skipped blocks behind the latest match may still come, but less surely. */
+		model_candidates_add(
+		    &pr->cand, e->block,
+		    (float)(trust * e->seen / pr->sessions * (j < pr->pos ? 0.5 : 1.0)), eta,
+		    MODEL_EXPERT_PROFILE);
 		if (++added >= max + PROFILE_LOOKBACK)
 			break;
 	}

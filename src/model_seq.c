@@ -43,6 +43,7 @@ struct seq_stream {
 	double len;	  /* mean access length, blocks */
 	uint32_t hits;	  /* confirmations in a row; 0 = unconfirmed */
 	uint32_t window;  /* blocks (runs) or steps (strides) predicted */
+	uint32_t gaps;	  /* gaps measured */
 	bool run;	  /* contiguous reads rather than a stride */
 	bool used;
 };
@@ -122,13 +123,14 @@ static void seq_confirm(struct model_seq *s, struct seq_stream *st, const struct
 
 static void seq_place(struct model_seq *s, struct seq_stream *st, const struct model_event *ev)
 {
-	if (st->used && ev->time_us >= st->last_us) {
-		double gap = (double)MIN(ev->time_us - st->last_us, MODEL_PACE_GAP_MAX_US);
-
-		st->gap_us += (gap - st->gap_us) / 4.0;
-	} else if (!st->used) {
+	if (!st->used) {
 		st->gap_us = (double)model_pace_gap_us(&s->pace);
 		st->len = ev->nblocks;
+	} else if (ev->time_us >= st->last_us) {
+		double gap = (double)MIN(ev->time_us - st->last_us, MODEL_PACE_GAP_MAX_US);
+
+		/* The stream's first gap is a measurement; before it, the global pace. */
+		st->gap_us = st->gaps++ ? st->gap_us + (gap - st->gap_us) / 4.0 : gap;
 	}
 	st->len += ((double)MIN(ev->nblocks, SEQ_LENGTH_MAX) - st->len) / 4.0;
 	st->start = ev->block;

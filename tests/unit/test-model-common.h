@@ -5,6 +5,8 @@
 #ifndef AHEADFS_TEST_MODEL_COMMON_H
 #define AHEADFS_TEST_MODEL_COMMON_H
 
+#include <stdbool.h>
+
 #include "aheadfs/model.h"
 
 /* Events are this far apart unless a test says otherwise. */
