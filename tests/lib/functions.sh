@@ -127,16 +127,46 @@ nginx_requests() {
 }
 
 # mount_aheadfs MOUNTPOINT URL [OPTIONS]: mount in the background (daemonized).
+# An empty URL mounts without one (for -o manifest=).
 mount_aheadfs() {
 	local mnt=$1 url=$2
 	shift 2
 	mkdir -p "$mnt"
 	CLEANUP_MOUNTS+=("$mnt")
-	"$AHEADFS" -o "cache_dir=$T/cache" "$@" "$url" "$mnt"
+	if [ -n "$url" ]; then
+		"$AHEADFS" -o "cache_dir=$T/cache" "$@" "$url" "$mnt"
+	else
+		"$AHEADFS" -o "cache_dir=$T/cache" "$@" "$mnt"
+	fi
+}
+
+# mount_aheadfs_fg MOUNTPOINT URL [OPTIONS]: run aheadfs in the foreground, in the
+# background of the test, so its PID ($AHEADFS_PID) and its log ($AHEADFS_LOG) are known.
+mount_aheadfs_fg() {
+	local mnt=$1 url=$2
+	shift 2
+	mkdir -p "$mnt"
+	CLEANUP_MOUNTS+=("$mnt")
+	AHEADFS_LOG="$T/aheadfs.$(basename "$mnt").log"
+	"$AHEADFS" -f -o "cache_dir=$T/cache" "$@" "$url" "$mnt" 2>"$AHEADFS_LOG" &
+	AHEADFS_PID=$!
+	CLEANUP_PIDS+=("$AHEADFS_PID")
+	wait_for 20 mountpoint -q "$mnt" || { cat "$AHEADFS_LOG" >&2; return 1; }
 }
 
 unmount_aheadfs() {
 	fusermount3 -u "$1"
+	# A foreground instance: wait until it has flushed and exited.
+	if [ -n "${AHEADFS_PID:-}" ]; then
+		wait_for 20 bash -c "! kill -0 $AHEADFS_PID"
+		AHEADFS_PID=
+	fi
+}
+
+# Range GETs nginx answered for URI, as "first last" lines.
+nginx_ranges() {
+	awk -v uri="$1" '$1 == "GET" && $2 == uri && $3 == 206 {
+		r = $4; gsub(/"|bytes=/, "", r); split(r, p, "-"); print p[1], p[2] }' "$NGINX_LOG"
 }
 
 # make_image FILE MIB: random, incompressible test bytes (deterministic per name).

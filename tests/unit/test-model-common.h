@@ -36,6 +36,10 @@ uint64_t *test_pattern_new(struct test_rng *rng, size_t n, uint64_t image_blocks
  * the next @window events.  Precision = hits / issued; recall = blocks read that were
  * pending / blocks read.  Only predictions issued from event @from on, and reads from
  * @from on, count; predictions with less than a full window left are not counted.
+ * The defaults give the window twice the horizon: an eta is an estimate, and a
+ * prediction due at the horizon and read a little late is still a good one.
+ * An event with nblocks == 0 stands for model_session_start() at its time, followed by a
+ * predict() before any read.
  */
 struct test_eval_opts {
 	uint32_t window;
@@ -51,6 +55,10 @@ struct test_eval {
 void test_eval_run(struct model *m, const struct model_event *ev, size_t n,
 		   const struct test_eval_opts *opts, struct test_eval *out);
 struct test_eval_opts test_eval_defaults(void);
+/* The same at several thresholds at once (opts->threshold unused): out[i] for thr[i]. */
+void test_eval_sweep(struct model *m, const struct model_event *ev, size_t n,
+		     const struct test_eval_opts *opts, const float *thr, size_t nthr,
+		     struct test_eval *out);
 
 struct model *test_model_new(const char *name, uint64_t image_blocks, size_t cap);
 void test_feed(struct model *m, const struct model_event *ev, size_t n);

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Reads through a real mount against a real nginx: whole-image checksum, random reads,
+# edge offsets, several images from a manifest, the stats file.
+. "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
+tap_plan 9
+start_nginx
+make_image "$T/www/disk.raw" 48
+head -c 100001 /dev/urandom >"$T/www/odd name.bin"
+: >"$T/www/empty.raw"
+
+mount_aheadfs "$T/mnt" "$BASE_URL/disk.raw"
+check "mounted image has the origin's size" test "$(stat -c %s "$T/mnt/disk.raw")" = 50331648
+check "sha256 of the whole image matches" \
+	test "$(sha256sum <"$T/mnt/disk.raw")" = "$(sha256sum <"$T/www/disk.raw")"
+check "1,000 random reads match (unaligned, across blocks, at and past EOF)" \
+	python3 "$top_srcdir/tests/helpers/randread.py" "$T/mnt/disk.raw" "$T/www/disk.raw" 1000
+check "stats file is valid JSON and counts the reads" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+img = s["images"][0]
+assert img["name"] == "disk.raw" and img["reads"] > 0 and img["fill"] == 1.0, img
+assert s["origin"]["bytes"] == 50331648, s["origin"]' "$T/mnt/.aheadfs/stats"
+check "the image is read-only" bash -c "! echo x 2>/dev/null >>'$T/mnt/disk.raw'"
+unmount_aheadfs "$T/mnt"
+
+cat >"$T/manifest" <<MAN
+# name url
+disk.raw $BASE_URL/disk.raw
+odd.bin $BASE_URL/odd%20name.bin
+empty.raw	$BASE_URL/empty.raw
+MAN
+mount_aheadfs "$T/mnt2" "" -o "manifest=$T/manifest" -o block_size=4K
+check "manifest: three images listed" \
+	test "$(ls "$T/mnt2" | tr '\n' ' ')" = "disk.raw empty.raw odd.bin "
+check "manifest: odd-sized image matches byte for byte" cmp "$T/mnt2/odd.bin" "$T/www/odd name.bin"
+check "manifest: random reads with 4K blocks match" \
+	python3 "$top_srcdir/tests/helpers/randread.py" "$T/mnt2/odd.bin" "$T/www/odd name.bin" 300
+check "manifest: empty image reads as empty" test "$(wc -c <"$T/mnt2/empty.raw")" = 0
+unmount_aheadfs "$T/mnt2"
+tap_done

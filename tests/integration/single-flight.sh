@@ -1,0 +1,42 @@
+#!/bin/bash
+# A block is fetched at most once: concurrent readers of the same cold region wait for
+# one fetch, and the missing blocks of one read go out as one range request.
+. "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
+tap_plan 4
+start_nginx
+make_image "$T/www/disk.raw" 32
+mount_aheadfs "$T/mnt" "$BASE_URL/disk.raw"
+
+for i in 1 2 3 4 5 6 7 8; do
+	dd if="$T/mnt/disk.raw" of="$T/out.$i" bs=1M skip=4 count=8 status=none &
+done
+wait_ok=0
+for job in $(jobs -p); do
+	[ "$job" = "$WATCHDOG_PID" ] && continue
+	wait "$job" || wait_ok=1
+done
+check "8 concurrent readers all succeed" test "$wait_ok" = 0
+same=0
+for i in 1 2 3 4 5 6 7 8; do
+	cmp -s "$T/out.$i" <(dd if="$T/www/disk.raw" bs=1M skip=4 count=8 status=none) || same=1
+done
+check "8 concurrent readers got the origin's bytes" test "$same" = 0
+check "every block of the region was requested exactly once" python3 -c '
+import sys
+blocks = {}
+for line in sys.stdin:
+    a, b = map(int, line.split())
+    for blk in range(a // 65536, b // 65536 + 1):
+        blocks[blk] = blocks.get(blk, 0) + 1
+region = range(4 * 16, 12 * 16)
+missing = [b for b in region if b not in blocks]
+twice = [b for b, n in blocks.items() if n > 1]
+print("# blocks fetched:", len(blocks), "missing:", missing[:5], "twice:", twice[:5])
+sys.exit(1 if missing or twice else 0)' < <(nginx_ranges /disk.raw)
+
+# One direct 1 MiB read of a cold region: one range request for its 16 blocks.
+dd if="$T/mnt/disk.raw" of=/dev/null bs=1M skip=20 count=1 iflag=direct status=none
+check "one 1 MiB read of 16 missing blocks is one range request" \
+	grep -q "^20971520 22020095$" <(nginx_ranges /disk.raw)
+unmount_aheadfs "$T/mnt"
+tap_done
