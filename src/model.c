@@ -82,6 +82,8 @@ const char *model_combine_to_string(enum model_combine combine)
 		return "calibrated-max";
 	case MODEL_COMBINE_HEDGE:
 		return "hedge";
+	case MODEL_COMBINE_RELATIVE:
+		return "relative";
 	}
 	return "unknown";
 }
@@ -115,9 +117,9 @@ bool model_params_resolve(struct model_params *p, GError **error)
 	if (p->hybrid_window == 0)
 		p->hybrid_window = 64;
 	if (p->hybrid_combine == MODEL_COMBINE_DEFAULT)
-		p->hybrid_combine = MODEL_COMBINE_CALIBRATED_NOISY_OR;
+		p->hybrid_combine = MODEL_COMBINE_RELATIVE;
 	if (p->seq_streams > 64 || p->seq_window_max > 1024 || p->markov_steps > 64 ||
-	    p->hybrid_window > 1u << 20 || p->hybrid_combine > MODEL_COMBINE_HEDGE) {
+	    p->hybrid_window > 1u << 20 || p->hybrid_combine > MODEL_COMBINE_RELATIVE) {
 		g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
 			    "model parameters out of range (streams %u, window %u, steps %u, "
 			    "hybrid window %u, combine %d)",

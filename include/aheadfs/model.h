@@ -62,12 +62,13 @@ const char *model_expert_to_string(enum model_expert expert);
 /* FALSE if @name is not a model this build has. */
 gboolean model_expert_from_string(const char *name, enum model_expert *expert);
 
-/* How the hybrid turns the experts' probabilities into one per block. */
+/* How the hybrid turns the experts' probabilities into one per block (model_hybrid.c). */
 enum model_combine {
-	MODEL_COMBINE_DEFAULT,		   /* MODEL_COMBINE_CALIBRATED_NOISY_OR */
+	MODEL_COMBINE_DEFAULT,		   /* MODEL_COMBINE_RELATIVE */
 	MODEL_COMBINE_CALIBRATED_NOISY_OR, /* per-expert measured precision, noisy-or */
 	MODEL_COMBINE_CALIBRATED_MAX,	   /* same, the strongest expert wins */
 	MODEL_COMBINE_HEDGE,		   /* multiplicative weights, the strongest wins */
+	MODEL_COMBINE_RELATIVE,		   /* calibrated, scaled down by distance to the best */
 };
 const char *model_combine_to_string(enum model_combine combine);
 

@@ -72,8 +72,8 @@ static void test_eval_finish(struct test_eval *r, size_t n, size_t from)
 	r->precision = r->issued ? (double)r->hits / (double)r->issued : 0.0;
 	r->recall = r->reads ? (double)r->covered / (double)r->reads : 0.0;
 	r->f1 = r->precision + r->recall > 0
-			? 2 * r->precision * r->recall / (r->precision + r->recall)
-			: 0.0;
+		    ? 2 * r->precision * r->recall / (r->precision + r->recall)
+		    : 0.0;
 	r->per_event = n > from ? (double)r->predicted_above / (double)(n - from) : 0.0;
 }
 
@@ -118,7 +118,7 @@ void test_eval_sweep(struct model *m, const struct model_event *ev, size_t n,
 		}
 		model_observe(m, &ev[i]);
 		k = model_predict(m, ev[i].time_us, o->horizon_us, pred, o->max);
-issue:
+	issue:
 		for (size_t j = 0; j < k; j++) {
 			if (j)
 				g_assert_cmpuint(pred[j].eta_us, >=, pred[j - 1].eta_us);
