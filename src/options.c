@@ -7,6 +7,7 @@
 
 #include "aheadfs/options.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
@@ -94,7 +95,10 @@ gboolean options_parse_size(const char *text, uint64_t *out, GError **error)
 
 	if (!text || !g_ascii_isdigit(*text))
 		goto bad;
+	errno = 0;
 	v = g_ascii_strtoull(text, &end, 10);
+	if (errno == ERANGE)
+		goto bad;
 	switch (g_ascii_toupper(*end)) {
 	case 'K':
 		mult = UINT64_C(1) << 10;
@@ -175,7 +179,9 @@ static gboolean check_headers(GPtrArray *headers, GError **error)
 		const char *h = headers->pdata[i];
 		const char *colon = strchr(h, ':');
 
-		if (!colon || colon == h || strpbrk(h, "\r\n") || strpbrk(h, " \t") < colon) {
+		/* A name is a token: no white space before the colon, no line breaks at all. */
+		if (!colon || colon == h || strpbrk(h, "\r\n") ||
+		    strcspn(h, " \t") < (size_t)(colon - h)) {
 			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
 				    "header: \"%s\" is not NAME:VALUE", h);
 			return FALSE;

@@ -1,0 +1,175 @@
+/* Unit tests: option parsing, defaults, sizes, and clear errors for bad values. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "aheadfs/manifest.h"
+#include "aheadfs/options.h"
+
+/* Parse a NULL-terminated argv; returns the error message or NULL on success. */
+static char *parse(struct options *opts, const char *const *argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	g_autoptr(GError) error = NULL;
+	char *msg = NULL;
+
+	fuse_opt_add_arg(&args, "aheadfs");
+	for (; *argv; argv++)
+		fuse_opt_add_arg(&args, *argv);
+	if (!options_parse(&args, opts, &error))
+		msg = g_strdup(error->message);
+	fuse_opt_free_args(&args);
+	return msg;
+}
+
+static void test_defaults(void)
+{
+	const char *argv[] = {"http://h/images/vm.raw", "/mnt", NULL};
+	struct options o;
+	g_autofree char *err = parse(&o, argv);
+	const struct manifest_entry *e;
+
+	g_assert_null(err);
+	g_assert_cmpuint(o.block_size, ==, 65536);
+	g_assert_cmpuint(o.connections, ==, OPTIONS_DEFAULT_CONNECTIONS);
+	g_assert_cmpuint(o.retries, ==, OPTIONS_DEFAULT_RETRIES);
+	g_assert_cmpstr(o.mountpoint, ==, "/mnt");
+	g_assert_cmpuint(o.images->len, ==, 1);
+	e = &g_array_index(o.images, struct manifest_entry, 0);
+	g_assert_cmpstr(e->name, ==, "vm.raw");
+	g_assert_cmpstr(e->url, ==, "http://h/images/vm.raw");
+	g_assert_nonnull(o.cache_dir);
+	options_clear(&o);
+}
+
+static void test_values(void)
+{
+	const char *argv[] = {"-o",
+			      "block_size=1M,connections=16,timeout=5,retries=0,name=disk,"
+			      "cache_dir=/var/tmp/c,insecure",
+			      "-o", "header=Authorization: Bearer x,header=X-A:b",
+			      "https://h/x?sig=1", "/mnt", NULL};
+	struct options o;
+	g_autofree char *err = parse(&o, argv);
+
+	g_assert_null(err);
+	g_assert_cmpuint(o.block_size, ==, 1 << 20);
+	g_assert_cmpuint(o.connections, ==, 16);
+	g_assert_cmpuint(o.timeout_s, ==, 5);
+	g_assert_cmpuint(o.retries, ==, 0);
+	g_assert_true(o.insecure);
+	g_assert_cmpstr(o.cache_dir, ==, "/var/tmp/c");
+	g_assert_cmpstr(g_array_index(o.images, struct manifest_entry, 0).name, ==, "disk");
+	g_assert_cmpuint(g_strv_length(o.headers), ==, 2);
+	g_assert_cmpstr(o.headers[0], ==, "Authorization: Bearer x");
+	options_clear(&o);
+}
+
+static void test_sizes(void)
+{
+	uint64_t v;
+
+	g_assert_true(options_parse_size("65536", &v, NULL) && v == 65536);
+	g_assert_true(options_parse_size("64K", &v, NULL) && v == 65536);
+	g_assert_true(options_parse_size("4m", &v, NULL) && v == 4 << 20);
+	g_assert_true(options_parse_size("2GiB", &v, NULL) && v == UINT64_C(2) << 30);
+	g_assert_true(options_parse_size("1G", &v, NULL) && v == UINT64_C(1) << 30);
+	g_assert_false(options_parse_size("", &v, NULL));
+	g_assert_false(options_parse_size("K", &v, NULL));
+	g_assert_false(options_parse_size("-1", &v, NULL));
+	g_assert_false(options_parse_size("12Q", &v, NULL));
+	g_assert_false(options_parse_size("99999999999999999999", &v, NULL));
+	g_assert_false(options_parse_size("16777216T", &v, NULL));
+}
+
+struct bad_case {
+	const char *argv[6];
+	const char *message;
+};
+
+static const struct bad_case bad_cases[] = {
+	{{"-o", "block_size=3000", "http://h/a", "/m"}, "block_size: 3000 is not a power of two"},
+	{{"-o", "block_size=2K", "http://h/a", "/m"}, "not a power of two from 4K to 4M"},
+	{{"-o", "block_size=8M", "http://h/a", "/m"}, "not a power of two from 4K to 4M"},
+	{{"-o", "block_size=x", "http://h/a", "/m"}, "block_size: \"x\" is not a size"},
+	{{"-o", "connections=0", "http://h/a", "/m"}, "connections: \"0\" is not a whole number"},
+	{{"-o", "connections=9x", "http://h/a", "/m"}, "connections"},
+	{{"-o", "timeout=", "http://h/a", "/m"}, "timeout"},
+	{{"-o", "retries=101", "http://h/a", "/m"}, "retries"},
+	{{"-o", "header=NoColon", "http://h/a", "/m"}, "header: \"NoColon\" is not NAME:VALUE"},
+	{{"-o", "cache_dir=relative", "http://h/a", "/m"}, "not an absolute path"},
+	{{"-o", "cafile=/nonexistent/ca.pem", "http://h/a", "/m"}, "cafile: cannot read"},
+	{{"-o", "name=a/b", "http://h/a", "/m"}, "invalid image name"},
+	{{"-o", "name=..", "http://h/a", "/m"}, "invalid image name"},
+	{{"http://h/", "/m"}, "has no file name"},
+	{{"ftp://h/a", "/m"}, "unsupported URL"},
+	{{"http://h/a"}, "missing URL or mountpoint"},
+	{{"http://h/a", "/m", "/extra"}, "too many arguments"},
+	{{"-o", "manifest=/nonexistent/manifest", "/m"}, "/nonexistent/manifest"},
+};
+
+static void test_bad_values(void)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+		struct options o;
+		g_autofree char *err = parse(&o, bad_cases[i].argv);
+
+		if (!err || !strstr(err, bad_cases[i].message))
+			g_error("case %" G_GSIZE_FORMAT ": got \"%s\", want \"%s\"", i,
+				err ? err : "(success)", bad_cases[i].message);
+		options_clear(&o);
+	}
+}
+
+static void test_manifest(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("aheadfs-unit-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "manifest", NULL);
+	g_autoptr(GError) error = NULL;
+	GArray *m = manifest_new();
+
+	g_assert_true(g_file_set_contents(path,
+					  "# images\n\nvm.raw http://h/vm.raw\n"
+					  "  data\thttps://h/d?x=1  \n",
+					  -1, NULL));
+	g_assert_true(manifest_load(m, path, &error));
+	g_assert_cmpuint(m->len, ==, 2);
+	g_assert_cmpstr(g_array_index(m, struct manifest_entry, 1).name, ==, "data");
+	g_assert_cmpstr(g_array_index(m, struct manifest_entry, 1).url, ==, "https://h/d?x=1");
+	g_array_unref(m);
+
+	m = manifest_new();
+	g_assert_true(g_file_set_contents(path, "a http://h/1\na http://h/2\n", -1, NULL));
+	g_assert_false(manifest_load(m, path, &error));
+	g_assert_nonnull(strstr(error->message, "used twice"));
+	g_clear_error(&error);
+	g_assert_true(g_file_set_contents(path, "onlyname\n", -1, NULL));
+	g_assert_false(manifest_load(m, path, &error));
+	g_assert_nonnull(strstr(error->message, ":1: expected \"NAME URL\""));
+	g_array_unref(m);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_name_from_url(void)
+{
+	g_autofree char *a = manifest_name_from_url("http://h/x/disk%20one.raw?sig=abc#f", NULL);
+	g_autofree char *b = manifest_name_from_url("https://h/dir/vm.qcow2/", NULL);
+
+	g_assert_cmpstr(a, ==, "disk one.raw");
+	g_assert_cmpstr(b, ==, "vm.qcow2");
+	g_assert_null(manifest_name_from_url("http://h", NULL));
+	g_assert_null(manifest_name_from_url("http://h/a%2Fb", NULL));
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/options/defaults", test_defaults);
+	g_test_add_func("/options/values", test_values);
+	g_test_add_func("/options/sizes", test_sizes);
+	g_test_add_func("/options/bad-values", test_bad_values);
+	g_test_add_func("/options/manifest", test_manifest);
+	g_test_add_func("/options/name-from-url", test_name_from_url);
+	return g_test_run();
+}
