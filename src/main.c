@@ -126,14 +126,21 @@ static void close_images(struct fs *fs)
 	g_free(fs->images);
 }
 
-static int run_session(struct fuse_args *args, struct fs *fs, const struct fuse_cmdline_opts *c)
+static int run_session(struct fuse_args *args, struct fs *fs, const struct options *opts,
+		       const struct fuse_cmdline_opts *c)
 {
+	g_autoptr(GError) error = NULL;
 	struct fuse_session *se;
 	int ret = 1;
 
+	/* Before any network traffic, so a bad FUSE option is reported first. */
 	se = fuse_session_new(args, fs_operations(), sizeof(*fs_operations()), fs);
 	if (!se)
 		return 1;
+	if (!open_images(opts, fs, &error)) {
+		fprintf(stderr, "aheadfs: %s\n", error->message);
+		goto out_destroy;
+	}
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, c->mountpoint) != 0)
@@ -204,11 +211,7 @@ int main(int argc, char *argv[])
 	fs.mounted_at = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
-	if (!open_images(&opts, &fs, &error)) {
-		fprintf(stderr, "aheadfs: %s\n", error->message);
-	} else {
-		ret = run_session(&args, &fs, &c);
-	}
+	ret = run_session(&args, &fs, &opts, &c);
 	close_images(&fs);
 	curl_global_cleanup();
 out:
