@@ -482,6 +482,8 @@ void model_candidates_init(struct model_candidates *c)
 void model_candidates_fini(struct model_candidates *c)
 {
 	g_free(c->v);
+	g_free(c->tmp);
+	g_free(c->slots);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -500,6 +502,9 @@ bool model_candidates_add(struct model_candidates *c, uint64_t block, float prob
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->v = g_renew(struct model_candidate, c->v, c->cap);
+		c->tmp = g_renew(struct model_candidate, c->tmp, c->cap);
+		c->nslots = 2 * c->cap;
+		c->slots = g_renew(uint32_t, c->slots, c->nslots);
 	}
 	cand = &c->v[c->n];
 	cand->p.block = block;
@@ -510,59 +515,90 @@ bool model_candidates_add(struct model_candidates *c, uint64_t block, float prob
 	return c->n < MODEL_CANDIDATES_MAX;
 }
 
-static int model_candidate_cmp_block(const void *a, const void *b)
+static inline bool model_candidate_before(const struct model_candidate *x,
+					  const struct model_candidate *y)
 {
-	const struct model_candidate *x = a, *y = b;
-
-	if (x->p.block != y->p.block)
-		return x->p.block < y->p.block ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	if (x->p.eta_us != y->p.eta_us)
+		return x->p.eta_us < y->p.eta_us;
+	if (x->p.probability != y->p.probability)
+		return x->p.probability > y->p.probability;
+	return x->seq < y->seq;
 }
 
-static int model_candidate_cmp_eta(const void *a, const void *b)
+/*
+ * Stable bottom-up merge sort of @v by eta, probability, order added.  Experts add their
+ * blocks mostly in eta order, so most merges find their runs already in order and are
+ * skipped; and the comparison inlines, which qsort's cannot.
+ */
+static void model_candidates_sort(struct model_candidate *v, struct model_candidate *tmp, size_t n)
 {
-	const struct model_candidate *x = a, *y = b;
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo + width < n; lo += 2 * width) {
+			size_t mid = lo + width, hi = MIN(lo + 2 * width, n);
+			size_t i = lo, j = mid, k = lo;
 
-	if (x->p.eta_us != y->p.eta_us)
-		return x->p.eta_us < y->p.eta_us ? -1 : 1;
-	if (x->p.probability != y->p.probability)
-		return x->p.probability > y->p.probability ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+			if (!model_candidate_before(&v[mid], &v[mid - 1]))
+				continue;
+			while (i < mid && j < hi)
+				tmp[k++] = model_candidate_before(&v[j], &v[i]) ? v[j++] : v[i++];
+			while (i < mid)
+				tmp[k++] = v[i++];
+			while (j < hi)
+				tmp[k++] = v[j++];
+			memcpy(&v[lo], &tmp[lo], (hi - lo) * sizeof(*v));
+		}
+	}
 }
 
 size_t model_candidates_emit(struct model_candidates *c, uint64_t now_us, uint64_t horizon_us,
 			     bool noisy_or, struct model_prediction *out, size_t max)
 {
 	uint64_t end = horizon_us > UINT64_MAX - now_us ? UINT64_MAX : now_us + horizon_us;
-	size_t n = 0;
+	size_t mask = c->nslots - 1, n = 0;
 
 	if (c->n == 0)
 		return 0;
-	qsort(c->v, c->n, sizeof(*c->v), model_candidate_cmp_block);
-	for (size_t i = 0; i < c->n;) {
-		struct model_candidate best = c->v[i];
-		double miss = 1.0 - c->v[i].p.probability;
-		size_t j;
+	/* Merge duplicates into the first occurrence: max probability (or noisy-or, kept as
+	 * the probability of a miss until the end), earliest eta, expert of the strongest. */
+	memset(c->slots, 0, c->nslots * sizeof(*c->slots));
+	for (size_t i = 0; i < c->n; i++) {
+		struct model_candidate *x = &c->v[i];
+		size_t h = (size_t)model_hash64(x->p.block) & mask;
+		float p = x->p.probability;
 
-		for (j = i + 1; j < c->n && c->v[j].p.block == best.p.block; j++) {
-			const struct model_candidate *o = &c->v[j];
+		for (; c->slots[h]; h = (h + 1) & mask) {
+			struct model_candidate *first = &c->v[c->slots[h] - 1];
 
-			miss *= 1.0 - o->p.probability;
-			if (o->p.probability > best.p.probability) {
-				best.p.probability = o->p.probability;
-				best.p.expert = o->p.expert;
+			if (first->p.block != x->p.block)
+				continue;
+			if (noisy_or)
+				first->p.probability *= 1.0f - p;
+			if (p > first->tmp_max) {
+				first->tmp_max = p;
+				first->p.expert = x->p.expert;
 			}
-			best.p.eta_us = MIN(best.p.eta_us, o->p.eta_us);
-			best.seq = MIN(best.seq, o->seq);
+			first->p.eta_us = MIN(first->p.eta_us, x->p.eta_us);
+			x->p.probability = -1.0f; /* merged */
+			break;
 		}
-		if (noisy_or)
-			best.p.probability = (float)(1.0 - miss);
-		best.p.eta_us = MAX(best.p.eta_us, now_us);
-		if (best.p.eta_us <= end && best.p.probability > 0.0f)
-			c->v[n++] = best;
-		i = j;
+		if (!c->slots[h]) {
+			c->slots[h] = (uint32_t)i + 1;
+			x->tmp_max = p;
+			if (noisy_or)
+				x->p.probability = 1.0f - p;
+		}
 	}
-	qsort(c->v, n, sizeof(*c->v), model_candidate_cmp_eta);
+	for (size_t i = 0; i < c->n; i++) {
+		struct model_candidate x = c->v[i];
+
+		if (x.p.probability < 0.0f)
+			continue;
+		x.p.probability = noisy_or ? 1.0f - x.p.probability : x.tmp_max;
+		x.p.eta_us = MAX(x.p.eta_us, now_us);
+		if (x.p.eta_us <= end && x.p.probability > 0.0f)
+			c->v[n++] = x;
+	}
+	model_candidates_sort(c->v, c->tmp, n);
 	n = MIN(n, max);
 	for (size_t i = 0; i < n; i++)
 		out[i] = c->v[i].p;
@@ -572,7 +608,7 @@ size_t model_candidates_emit(struct model_candidates *c, uint64_t now_us, uint64
 
 size_t model_candidates_memory_bytes(const struct model_candidates *c)
 {
-	return c->cap * sizeof(*c->v);
+	return c->cap * 2 * sizeof(*c->v) + c->nslots * sizeof(*c->slots);
 }
 
 double model_predictions_entropy(const struct model_prediction *p, size_t n)

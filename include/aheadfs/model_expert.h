@@ -93,10 +93,13 @@ void model_pace_restart(struct model_pace *pace);
 struct model_candidate {
 	struct model_prediction p;
 	uint32_t seq;
+	float tmp_max; /* emit's scratch */
 };
 struct model_candidates {
 	struct model_candidate *v;
-	size_t n, cap;
+	struct model_candidate *tmp; /* merge sort scratch, cap entries */
+	uint32_t *slots;	     /* dedup hash: index + 1; 0 free */
+	size_t n, cap, nslots;
 };
 void model_candidates_init(struct model_candidates *c);
 void model_candidates_fini(struct model_candidates *c);
