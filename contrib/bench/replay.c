@@ -228,13 +228,15 @@ int main(int argc, char **argv)
 	uint64_t file_size, max_len = 0, align;
 	size_t i, n;
 	double start, prev_issue = 0, prev_time = 0;
-	bool first = true;
+	bool first = true, ok;
 	off_t end;
 	char *buf;
 	int fd;
 
-	if (!parse_options(&argc, &argv, &o, &error) ||
-	    (o.format && !tracefile_format_from_string(o.format, &format, &error))) {
+	ok = parse_options(&argc, &argv, &o, &error) &&
+	     (!o.format || tracefile_format_from_string(o.format, &format, &error));
+	g_clear_pointer(&o.format, g_free);
+	if (!ok) {
 		fprintf(stderr, "aheadfs-replay: %s\n", error->message);
 		return 2;
 	}
@@ -342,7 +344,6 @@ int main(int argc, char **argv)
 
 	free(buf);
 	g_free(st.lat_ms);
-	g_free(o.format);
 	close(fd);
 	tracefile_free(trace);
 	/* The JSON is printed either way; the exit status keeps failed reads from passing
