@@ -45,14 +45,22 @@ cleanup() {
 	for p in "${CLEANUP_PIDS[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
-	[ -n "${WATCHDOG_PID:-}" ] && kill "$WATCHDOG_PID" 2>/dev/null
+	if [ -n "${WATCHDOG_PID:-}" ]; then
+		# Its sleep first (by PID, as a child of the watchdog), then the watchdog.
+		kill $(ps -o pid= --ppid "$WATCHDOG_PID") "$WATCHDOG_PID" 2>/dev/null
+	fi
 	wait 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-( sleep "${TEST_TIMEOUT:-300}"; echo "Bail out! timed out after ${TEST_TIMEOUT:-300}s"; kill -TERM $$ ) &
+# The sleep must not hold the TAP pipe open: the test driver waits for its end.
+(
+	sleep "${TEST_TIMEOUT:-300}" </dev/null >/dev/null 2>&1
+	echo "Bail out! timed out after ${TEST_TIMEOUT:-300}s"
+	kill -TERM $$
+) &
 WATCHDOG_PID=$!
 
 free_port() {
