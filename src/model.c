@@ -383,7 +383,8 @@ gboolean model_load(struct model *m, GBytes *bytes, GError **error)
 
 /* none: the ablation baseline. */
 
-static struct model *model_none_create(const struct model_params *params, GError **error)
+static struct model *model_none_create(const struct model_params *params G_GNUC_UNUSED,
+				       GError **error G_GNUC_UNUSED)
 {
 	return g_new0(struct model, 1);
 }
@@ -393,34 +394,37 @@ static void model_none_destroy(struct model *m)
 	g_free(m);
 }
 
-static void model_none_reset(struct model *m)
+static void model_none_reset(struct model *m G_GNUC_UNUSED)
 {
 }
 
-static void model_none_observe(struct model *m, const struct model_event *ev)
+static void model_none_observe(struct model *m G_GNUC_UNUSED,
+			       const struct model_event *ev G_GNUC_UNUSED)
 {
 }
 
-static size_t model_none_predict(struct model *m, uint64_t now_us, uint64_t horizon_us,
-				 struct model_prediction *out, size_t max)
+static size_t model_none_predict(struct model *m G_GNUC_UNUSED, uint64_t now_us G_GNUC_UNUSED,
+				 uint64_t horizon_us G_GNUC_UNUSED,
+				 struct model_prediction *out G_GNUC_UNUSED,
+				 size_t max G_GNUC_UNUSED)
 {
 	return 0;
 }
 
-static double model_none_confidence(const struct model *m)
+static double model_none_confidence(const struct model *m G_GNUC_UNUSED)
 {
 	return 0.0;
 }
 
-static void model_none_session_start(struct model *m, uint64_t now_us)
+static void model_none_session_start(struct model *m G_GNUC_UNUSED, uint64_t now_us G_GNUC_UNUSED)
 {
 }
 
-static void model_none_save(const struct model *m, GByteArray *out)
+static void model_none_save(const struct model *m G_GNUC_UNUSED, GByteArray *out G_GNUC_UNUSED)
 {
 }
 
-static bool model_none_load(struct model *m, struct model_reader *r)
+static bool model_none_load(struct model *m G_GNUC_UNUSED, struct model_reader *r G_GNUC_UNUSED)
 {
 	return true;
 }

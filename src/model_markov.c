@@ -137,7 +137,7 @@ static uint32_t markov_pow2_floor(size_t x)
 	return p;
 }
 
-static struct model *markov_create(const struct model_params *params, GError **error)
+static struct model *markov_create(const struct model_params *params, GError **error G_GNUC_UNUSED)
 {
 	struct model_markov *k = g_new0(struct model_markov, 1);
 	size_t cap = params->memory_cap_bytes;
@@ -495,7 +495,7 @@ static double markov_confidence(const struct model *m)
 	return model_rate_get(&markov_of_const(m)->top_hit);
 }
 
-static void markov_session_start(struct model *m, uint64_t now_us)
+static void markov_session_start(struct model *m, uint64_t now_us G_GNUC_UNUSED)
 {
 	struct model_markov *k = markov_of(m);
 

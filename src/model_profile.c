@@ -174,7 +174,7 @@ static void profile_reset(struct model *m)
 	profile_forget_session(pr);
 }
 
-static struct model *profile_create(const struct model_params *params, GError **error)
+static struct model *profile_create(const struct model_params *params, GError **error G_GNUC_UNUSED)
 {
 	struct model_profile *pr = g_new0(struct model_profile, 1);
 	/* Per block, at worst: learned (merging doubles it, growth doubles again), this
@@ -205,14 +205,14 @@ static void profile_destroy(struct model *m)
 	g_free(pr);
 }
 
-static gint profile_cmp_time(gconstpointer a, gconstpointer b, gpointer data)
+static gint profile_cmp_time(gconstpointer a, gconstpointer b, gpointer data G_GNUC_UNUSED)
 {
 	const struct profile_entry *x = a, *y = b;
 
 	return x->rel_us < y->rel_us ? -1 : x->rel_us > y->rel_us;
 }
 
-static gint profile_cmp_seen(gconstpointer a, gconstpointer b, gpointer data)
+static gint profile_cmp_seen(gconstpointer a, gconstpointer b, gpointer data G_GNUC_UNUSED)
 {
 	const struct profile_entry *x = a, *y = b;
 

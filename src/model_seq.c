@@ -82,7 +82,7 @@ static void seq_reset(struct model *m)
 	model_rate_init(&s->continued, 0.0, 1.0);
 }
 
-static struct model *seq_create(const struct model_params *params, GError **error)
+static struct model *seq_create(const struct model_params *params, GError **error G_GNUC_UNUSED)
 {
 	struct model_seq *s = g_new0(struct model_seq, 1);
 
@@ -111,8 +111,8 @@ static uint32_t seq_window_start(const struct model_seq *s, const struct seq_str
 }
 
 /* A stream has just been continued by @ev; @grow is false for a skip within the window. */
-static void seq_confirm(struct model_seq *s, struct seq_stream *st, const struct model_event *ev,
-			bool grow)
+static void seq_confirm(struct model_seq *s, struct seq_stream *st,
+			const struct model_event *ev G_GNUC_UNUSED, bool grow)
 {
 	if (st->hits == 0)
 		st->window = seq_window_start(s, st);
@@ -289,7 +289,7 @@ static double seq_confidence(const struct model *m)
 	return model_rate_get(&seq_of_const(m)->continued);
 }
 
-static void seq_session_start(struct model *m, uint64_t now_us)
+static void seq_session_start(struct model *m, uint64_t now_us G_GNUC_UNUSED)
 {
 	struct model_seq *s = seq_of(m);
 
