@@ -38,10 +38,12 @@ else
 	fusermount3 -u "$T/mnt" 2>/dev/null
 fi
 INSIDE
+# Into a file, not a pipe: the filesystem daemon must not be able to hold our input open.
+timeout 120 unshare -m --propagation private bash "$T/inside.sh" "$T" >"$T/inside.out" 2>&1
 while read -r line; do
 	case $line in
 	"ok - "*) ok "${line#ok - }" ;;
 	*) not_ok "${line#not ok - }" ;;
 	esac
-done < <(unshare -m --propagation private bash "$T/inside.sh" "$T")
+done <"$T/inside.out"
 tap_done
