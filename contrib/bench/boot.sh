@@ -1,0 +1,129 @@
+#!/bin/bash
+# boot.sh [--timeout S] [--log FILE] [--image IMG] [--wait-exit] TARGET
+#
+# Workload 1, the VM boot: boot the benchmark image (mkimage.sh) under
+# qemu-system-x86_64 with TCG from TARGET, and time, from qemu's start on the
+# monotonic clock, the guest's two serial-console markers:
+#   ready_s  AHEADFS-MARK-READY, multi-user.target reached
+#   app_s    AHEADFS-MARK-APP, the small python3/sqlite3 application done
+#   exit_s   qemu exited (the guest powers itself off), with --wait-exit;
+#            otherwise qemu is stopped as soon as the app marker is seen
+# and print them on one line: `ready_s=19.71 app_s=21.02 exit_s=22.40`.
+#
+# TARGET is either a file (the image itself, or the image inside a mount) or a
+# qemu -drive spec for a block driver (e.g.
+# `file.driver=http,file.url=http://127.0.0.1:8080/debian.raw` or
+# `file.driver=nbd,file.server.type=unix,file.server.path=/tmp/nbd.sock`).
+# Either way the disk is attached read-only (readonly=on): the image is never
+# written.  The kernel and initrd are passed with -kernel/-initrd from the
+# local files next to IMG (default /var/tmp/aheadfs-bench/debian.raw); only
+# the root filesystem is read from TARGET.
+#
+# Exit status: 0 when both markers were seen, 1 on a timeout (default 300 s)
+# or when qemu exits before them; the printed line then says `fail`.
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TIMEOUT=300
+LOGFILE=
+IMAGE=$BENCH_IMAGE
+WAIT_EXIT=0
+while [ $# -gt 1 ]; do
+	case $1 in
+	--wait-exit) WAIT_EXIT=1; shift ;;
+	--timeout) TIMEOUT=$2; shift 2 ;;
+	--log) LOGFILE=$2; shift 2 ;;
+	--image) IMAGE=$2; shift 2 ;;
+	*) die "usage: $0 [--timeout S] [--log FILE] [--image IMG] [--wait-exit] FILE|DRIVESPEC" ;;
+	esac
+done
+[ $# -eq 1 ] || die "usage: $0 [--timeout S] [--log FILE] [--image IMG] [--wait-exit] FILE|DRIVESPEC"
+TARGET=$1
+QEMU=${QEMU:-qemu-system-x86_64}
+requires "$QEMU" timeout
+
+KERNEL=$(kernel_for "$IMAGE")
+INITRD=$(initrd_for "$IMAGE")
+if [ ! -f "$KERNEL" ] || [ ! -f "$INITRD" ]; then
+	die "no $KERNEL / $INITRD: run mkimage.sh first"
+fi
+
+if [ -e "$TARGET" ]; then
+	# A path: qemu reads it as a plain raw file (through the host page cache,
+	# i.e. as any application would read the file under test).
+	DRIVE="file=$TARGET,format=raw"
+else
+	case $TARGET in
+	*=*) DRIVE=$TARGET ;;
+	*) die "not a file and not a drive spec: $TARGET" ;;
+	esac
+	case ,$DRIVE, in
+	*,format=*) ;;
+	*) DRIVE="$DRIVE,format=raw" ;;
+	esac
+fi
+DRIVE="$DRIVE,if=virtio,readonly=on"
+
+TMPD=$(mktemp -d /tmp/aheadfs-boot.XXXXXX)
+SERIAL=$TMPD/serial.log
+QPID=
+cleanup() {
+	kill_pid "$QPID" 3
+	if [ -n "$LOGFILE" ] && [ -f "$SERIAL" ]; then
+		cp "$SERIAL" "$LOGFILE" || true
+	fi
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+APPEND="root=/dev/vda ro rootfstype=ext4 console=ttyS0 quiet loglevel=3 panic=-1"
+APPEND="$APPEND systemd.show_status=false ${BOOT_APPEND_EXTRA:-}"
+
+# Extra qemu arguments and kernel parameters, for experiments.
+read -ra QEXTRA <<<"${BOOT_QEMU_EXTRA:-}"
+
+: >"$SERIAL"
+T0=$(now)
+timeout --kill-after=5 "$TIMEOUT" "$QEMU" -accel tcg -m 1024 -smp 1 \
+	-nodefaults -no-user-config -display none -monitor none -no-reboot \
+	-serial "file:$SERIAL" \
+	-kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
+	-drive "$DRIVE" "${QEXTRA[@]}" 2>"$TMPD/qemu.err" &
+QPID=$!
+
+READY=fail
+APP=fail
+EXIT=fail
+while :; do
+	if [ "$READY" = fail ] && grep -q AHEADFS-MARK-READY "$SERIAL"; then
+		READY=$(elapsed "$T0")
+	fi
+	if [ "$APP" = fail ] && grep -q AHEADFS-MARK-APP "$SERIAL"; then
+		APP=$(elapsed "$T0")
+		if [ "$WAIT_EXIT" = 0 ]; then
+			EXIT=-
+			break
+		fi
+	fi
+	if ! kill -0 "$QPID" 2>/dev/null; then
+		EXIT=$(elapsed "$T0")
+		# A marker written just before the exit.
+		[ "$READY" != fail ] || ! grep -q AHEADFS-MARK-READY "$SERIAL" || READY=$EXIT
+		[ "$APP" != fail ] || ! grep -q AHEADFS-MARK-APP "$SERIAL" || APP=$EXIT
+		break
+	fi
+	sleep 0.05
+done
+kill_pid "$QPID" 3
+wait "$QPID" 2>/dev/null || true
+QPID=
+
+# qemu's own errors, not the note that we stopped it.
+if grep -q -v 'terminating on signal' "$TMPD/qemu.err"; then
+	grep -v 'terminating on signal' "$TMPD/qemu.err" | sed 's/^/qemu: /' >&2
+fi
+echo "ready_s=$READY app_s=$APP exit_s=$EXIT"
+[ "$READY" != fail ] && [ "$APP" != fail ]
