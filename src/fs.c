@@ -32,6 +32,16 @@ static struct image *fs_image(struct fs *fs, fuse_ino_t ino)
 	return fs->images[ino - FS_INO_IMAGE0];
 }
 
+/* An image's attributes never change but for st_blocks (how much is cached, for du). */
+#define IMAGE_ATTR_S 1.0
+
+static double fs_attr_timeout(struct fs *fs, fuse_ino_t ino)
+{
+	if (ino == FS_INO_STATS)
+		return 0.0;
+	return fs_image(fs, ino) ? IMAGE_ATTR_S : FOREVER_S;
+}
+
 static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct image *img;
@@ -74,6 +84,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/*
+	 * Image bytes never change under a mount, so the kernel must not drop its page cache
+	 * when attributes expire: with auto_inval_data every read of a cached page would ask
+	 * for attributes first (measured: 67k instead of 600k+ random 4K IOPS).
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -95,7 +111,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	e.attr_timeout = e.entry_timeout = e.ino == FS_INO_STATS ? 0.0 : FOREVER_S;
+	e.attr_timeout = fs_attr_timeout(fs, e.ino);
+	e.entry_timeout = e.ino == FS_INO_STATS ? 0.0 : FOREVER_S;
 	fuse_reply_entry(req, &e);
 }
 
@@ -107,7 +124,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fuse_reply_attr(req, &st, ino == FS_INO_STATS || fs_image(fs_of(req), ino) ? 0.0 : FOREVER_S);
+	fuse_reply_attr(req, &st, fs_attr_timeout(fs_of(req), ino));
 }
 
 struct dirent_spec {

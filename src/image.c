@@ -5,6 +5,22 @@
  * common case once warm) it returns at once with the cache file as the source. Otherwise
  * it takes img->lock, joins the fetches already in flight for its blocks, starts one
  * range request per run of absent blocks, drops the lock, and waits.
+ *
+ * Readahead. A reader that streams (each read starts where the previous one ended) gets
+ * the blocks after it requested before it asks, like the kernel's readahead one level
+ * down, because every miss costs a round trip and one request at a time cannot fill a
+ * link:
+ *
+ *        reader           requested ahead (prefetch priority, several requests)
+ *   ...[########]|[========|========|========]
+ *                ^ra_expect                   ^ra_done
+ *                <------------ window -------->
+ *
+ * The window starts at RA_START_BYTES on the second read in a row and doubles with every
+ * further one up to RA_MAX_BYTES; a read elsewhere drops it. It is refilled when the
+ * reader has consumed half of it, in requests of up to RA_REQUEST_BYTES, so a stream
+ * costs few large requests instead of one per read. Misses on the way still go
+ * out as demand, which the origin starts before any prefetch.
  */
 #include "aheadfs/image.h"
 
@@ -16,7 +32,15 @@
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
 
-/* One range request covering blocks [first, first + count). */
+#define RA_START_BYTES (512 * 1024)
+#define RA_MAX_BYTES (16 * 1024 * 1024)
+#define RA_REQUEST_BYTES (2 * 1024 * 1024)
+
+/*
+ * One range request covering blocks [first, first + count). Its bytes stream straight
+ * into the cache file as they arrive (no buffer, no extra copy); only when the cache
+ * cannot take them (disk full) are they kept in req.buf for the waiting readers.
+ */
 struct fetch {
 	struct origin_request req;
 	struct image *img;
@@ -24,7 +48,7 @@ struct fetch {
 	int refs;    /* waiters + the origin's; protected by img->lock */
 	bool done;   /* protected by img->lock */
 	int err;     /* valid once done */
-	bool cached; /* the bytes went into the cache file; else they are in req.buf */
+	bool cached; /* the bytes go to the cache file; else to req.buf (origin thread) */
 };
 
 struct image {
@@ -35,6 +59,7 @@ struct image {
 	struct origin *origin;
 	unsigned shift;
 	uint64_t max_request_blocks;
+	bool readahead;
 
 	/*
 	 * lock protects inflight (block -> struct fetch *), the refs/done fields of every
@@ -45,6 +70,10 @@ struct image {
 	GCond cond;
 	GHashTable *inflight;
 	bool changed; /* the remote changed under the mount: no more fetches */
+	uint64_t ra_expect; /* block a streaming reader reads next */
+	uint64_t ra_window; /* blocks kept requested ahead of it; 0: not streaming; read
+			     * without the lock by the hit path (atomic) */
+	uint64_t ra_done;   /* readahead has requested everything before this block */
 
 	struct log_ratelimit error_log;
 	struct image_stats stats;
@@ -63,6 +92,7 @@ struct image *image_new(const struct image_config *cfg)
 	img->store = cfg->store;
 	img->origin = cfg->origin;
 	img->shift = store_block_shift(cfg->store);
+	img->readahead = cfg->readahead;
 	img->max_request_blocks = cfg->max_request_bytes >> img->shift;
 	if (img->max_request_blocks == 0)
 		img->max_request_blocks = 1;
@@ -156,35 +186,52 @@ static void image_log_failure(struct image *img, struct fetch *f, int err, const
 			  img->url, f->req.length, f->req.offset, reason);
 }
 
-/* origin_done_fn: runs on the origin thread. */
-static void fetch_done(struct origin_request *req, int err, const char *reason)
+/* origin_sink_fn: runs on the origin thread. */
+static int fetch_sink(struct origin_request *req, uint64_t at, const void *data, size_t len)
 {
 	struct fetch *f = req->opaque;
 	struct image *img = f->img;
 	static struct log_ratelimit full_log = LOG_RATELIMIT_INIT(60, 1);
 
-	if (err == 0) {
-		int r = store_write(img->store, f->first, req->buf, req->length);
+	if (f->cached) {
+		int r = store_pwrite(img->store, req->offset + at, data, len);
 
-		f->cached = r == 0;
-		if (r < 0) {
-			stats_add(&img->stats.uncached_fetches, 1);
-			if (log_ratelimit_allow(&full_log))
-				log_warning("%s: cannot write to the cache (%s); serving reads "
-					    "without caching them",
-					    store_dir(img->store), g_strerror(-r));
-		}
-	} else {
-		image_log_failure(img, f, err, reason);
+		if (r == 0)
+			return 0;
+		/* The cache cannot take it (disk full): keep the bytes for the readers. */
+		stats_add(&img->stats.uncached_fetches, 1);
+		if (log_ratelimit_allow(&full_log))
+			log_warning("%s: cannot write to the cache (%s); serving reads without "
+				    "caching them",
+				    store_dir(img->store), g_strerror(-r));
+		f->cached = false;
+		req->buf = g_malloc(req->length);
+		if (at > 0 && pread(store_fd(img->store), req->buf, at, (off_t)req->offset) !=
+				      (ssize_t)at)
+			return -EIO;
 	}
+	memcpy((char *)req->buf + at, data, len);
+	return 0;
+}
+
+/* origin_done_fn: runs on the origin thread. */
+static void fetch_done(struct origin_request *req, int err, const char *reason)
+{
+	struct fetch *f = req->opaque;
+	struct image *img = f->img;
+
+	if (err == 0 && f->cached)
+		store_mark(img->store, f->first, f->count);
+	else if (err)
+		image_log_failure(img, f, err, reason);
 
 	g_mutex_lock(&img->lock);
 	for (uint64_t b = f->first; b < f->first + f->count; b++)
 		g_hash_table_remove(img->inflight, BLOCK_KEY(b));
 	f->done = true;
 	f->err = err == -ESTALE || err == -ECANCELED ? -EIO : err;
-	if (f->cached)
-		g_clear_pointer(&f->req.buf, g_free);
+	if (err)
+		f->cached = false;
 	g_cond_broadcast(&img->cond);
 	fetch_unref_locked(f);
 	g_mutex_unlock(&img->lock);
@@ -204,8 +251,9 @@ static struct fetch *fetch_new_locked(struct image *img, uint64_t first, uint64_
 	f->req.info = &img->info;
 	f->req.offset = range_block_offset(first, img->shift);
 	f->req.length = range_span_bytes(img->info.size, img->shift, first, count);
-	f->req.buf = g_malloc(f->req.length);
+	f->req.sink = fetch_sink;
 	f->req.priority = priority;
+	f->cached = true;
 	f->req.done = fetch_done;
 	f->req.opaque = f;
 	for (uint64_t b = first; b < first + count; b++)
@@ -253,6 +301,56 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 		b = e;
 	}
 	return 0;
+}
+
+/* Start prefetch fetches for absent blocks of [from, to), in chunks. Locked. */
+static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to,
+				  GPtrArray *starts)
+{
+	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, 1));
+	uint64_t b = from, e;
+
+	while (b < to) {
+		if (store_has(img->store, b) || g_hash_table_contains(img->inflight, BLOCK_KEY(b))) {
+			b++;
+			continue;
+		}
+		for (e = b + 1; e < to && e - b < chunk; e++)
+			if (store_has(img->store, e) ||
+			    g_hash_table_contains(img->inflight, BLOCK_KEY(e)))
+				break;
+		g_ptr_array_add(starts, fetch_new_locked(img, b, e - b, ORIGIN_PRIORITY_PREFETCH));
+		b = e;
+	}
+}
+
+/* Follow a streaming reader; see the design note at the top. Locked. */
+static void image_readahead_locked(struct image *img, struct block_span span, GPtrArray *starts)
+{
+	uint64_t end = span.first + span.count;
+	uint64_t nblocks = store_block_count(img->store);
+	uint64_t start = MAX(RA_START_BYTES >> img->shift, 1);
+	uint64_t max = MAX(RA_MAX_BYTES >> img->shift, 1);
+	bool streaming = span.first <= img->ra_expect && img->ra_expect <= end && span.first > 0;
+
+	if (img->changed || !img->readahead)
+		return;
+	if (!streaming) {
+		__atomic_store_n(&img->ra_window, 0, __ATOMIC_RELAXED);
+		img->ra_done = end;
+		img->ra_expect = end;
+		return;
+	}
+	__atomic_store_n(&img->ra_window, img->ra_window ? MIN(img->ra_window * 2, max) : start,
+			 __ATOMIC_RELAXED);
+	img->ra_expect = end;
+	if (img->ra_done < end)
+		img->ra_done = end;
+	/* Refill only when half the window has been consumed, so requests stay large. */
+	if (img->ra_done >= MIN(end + img->ra_window / 2, nblocks))
+		return;
+	image_prefetch_locked(img, img->ra_done, MIN(end + img->ra_window, nblocks), starts);
+	img->ra_done = MIN(end + img->ra_window, nblocks);
 }
 
 /*
@@ -310,19 +408,53 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 	return err;
 }
 
+/* Hand new fetches to the origin. Called without img->lock. */
+static void image_submit(struct image *img, GPtrArray *starts)
+{
+	for (guint i = 0; i < starts->len; i++) {
+		struct fetch *f = starts->pdata[i];
+
+		if (f->req.priority == ORIGIN_PRIORITY_DEMAND) {
+			stats_add(&img->stats.fetches, 1);
+			stats_add(&img->stats.fetched_bytes, f->req.length);
+		} else {
+			stats_add(&img->stats.readahead_fetches, 1);
+			stats_add(&img->stats.readahead_bytes, f->req.length);
+		}
+		origin_submit(img->origin, &f->req);
+	}
+}
+
+/* A hit while a reader streams: keep the window ahead of it. */
+static void image_hit_readahead(struct image *img, struct block_span span)
+{
+	g_autoptr(GPtrArray) starts = NULL;
+
+	if (__atomic_load_n(&img->ra_window, __ATOMIC_RELAXED) == 0)
+		return;
+	starts = g_ptr_array_new();
+	g_mutex_lock(&img->lock);
+	image_readahead_locked(img, span, starts);
+	g_mutex_unlock(&img->lock);
+	image_submit(img, starts);
+}
+
 int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out)
 {
 	gint64 t0 = g_get_monotonic_time();
 	struct block_span span = range_blocks(img->info.size, img->shift, offset, size);
 	g_autoptr(GPtrArray) waits = NULL;
 	g_autoptr(GPtrArray) starts = NULL;
-	int err;
+	guint demand_started = 0;
+	int err, werr;
 
 	out->fd = store_fd(img->store);
 	out->offset = offset;
 	out->length = range_clamp(img->info.size, offset, size);
 	out->mem = NULL;
 	if (span.count == 0 || store_has_all(img->store, span.first, span.count)) {
+		if (span.count)
+			image_hit_readahead(img, span);
 		stats_add(&img->stats.reads, 1);
 		stats_add(&img->stats.hit_reads, 1);
 		stats_add(&img->stats.read_bytes, out->length);
@@ -334,22 +466,15 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	starts = g_ptr_array_new();
 	g_mutex_lock(&img->lock);
 	err = image_plan_locked(img, span, waits, starts);
+	demand_started = starts->len;
+	image_readahead_locked(img, span, starts);
 	g_mutex_unlock(&img->lock);
-	for (guint i = 0; i < starts->len; i++) {
-		struct fetch *f = starts->pdata[i];
-
-		stats_add(&img->stats.fetches, 1);
-		stats_add(&img->stats.fetched_bytes, f->req.length);
-		origin_submit(img->origin, &f->req);
-	}
-	if (starts->len < waits->len)
+	image_submit(img, starts);
+	if (demand_started < waits->len)
 		stats_add(&img->stats.waited_reads, 1);
 	/* Even on error, wait: the fetches we joined hold our references. */
-	{
-		int werr = image_wait(img, waits, out);
-
-		err = err ? err : werr;
-	}
+	werr = image_wait(img, waits, out);
+	err = err ? err : werr;
 
 	stats_add(&img->stats.reads, 1);
 	stats_add(&img->stats.miss_reads, 1);

@@ -85,6 +85,7 @@ static struct image *open_image(const struct options *opts, const struct manifes
 		.store = store,
 		.origin = origin,
 		.max_request_bytes = MAX_REQUEST_BYTES,
+		.readahead = opts->prefetch,
 	};
 	img = image_new(&icfg);
 	origin_info_clear(&info);

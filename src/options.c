@@ -24,6 +24,7 @@ struct raw_options {
 	char *cafile;
 	char *name;
 	char *manifest;
+	char *prefetch;
 	int insecure;
 	GPtrArray *headers;
 	GPtrArray *positional;
@@ -48,6 +49,7 @@ static const struct fuse_opt option_specs[] = {
 	RAW("cafile=%s", cafile),
 	RAW("name=%s", name),
 	RAW("manifest=%s", manifest),
+	RAW("prefetch=%s", prefetch),
 	RAW("insecure", insecure),
 	FUSE_OPT_KEY("header=", KEY_HEADER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -240,6 +242,12 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 	    !parse_uint("retries", raw->retries, 0, 100, &opts->retries, error) ||
 	    !check_headers(raw->headers, error))
 		return FALSE;
+	if (raw->prefetch && strcmp(raw->prefetch, "on") != 0 && strcmp(raw->prefetch, "off") != 0) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "prefetch: \"%s\" is neither on nor off", raw->prefetch);
+		return FALSE;
+	}
+	opts->prefetch = !raw->prefetch || strcmp(raw->prefetch, "on") == 0;
 	if (raw->cafile && access(raw->cafile, R_OK) != 0) {
 		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
 			    "cafile: cannot read %s", raw->cafile);
@@ -268,6 +276,7 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->cafile);
 	free(raw->name);
 	free(raw->manifest);
+	free(raw->prefetch);
 	g_ptr_array_free(raw->headers, TRUE);
 	g_ptr_array_free(raw->positional, TRUE);
 }
@@ -336,6 +345,8 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o name=NAME           file name of the image (default: the URL's last\n"
 		"                           path segment)\n"
 		"    -o manifest=FILE       mount several images: one \"NAME URL\" per line\n"
+		"    -o prefetch=on|off     fetch ahead of streaming readers (default: on);\n"
+		"                           off fetches only what is read\n"
 		"    -h, --help             this help\n"
 		"    -V, --version          print the version\n"
 		"\n"

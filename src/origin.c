@@ -7,7 +7,8 @@
  *   done() ◀── verify (status, Content-Range, ◀── curl_multi_info_read
  *              length, validator) or retry later
  *
- * Demand requests always start before prefetch requests; a failed attempt that may
+ * Demand requests always start before prefetch requests, and prefetches may only use
+ * prefetch_slots of the connections, so a demand miss never waits behind them; a failed attempt that may
  * succeed later (connection refused, timeout, 5xx, 429) is retried with exponential
  * backoff, `retries` times. Answers that prove the remote changed are never retried.
  */
@@ -32,7 +33,10 @@ struct transfer {
 	struct http_response resp;
 	char errbuf[CURL_ERROR_SIZE];
 	uint64_t received;
+	bool checked;	/* the headers were verified at the first body byte */
+	bool rejected;	/* ... and found wrong: no byte was accepted */
 	bool overflow;
+	int sink_err;
 	gint64 submitted_us;
 	gint64 not_before_us; /* backoff: do not start before */
 };
@@ -48,6 +52,8 @@ struct origin {
 
 	/* Owned by the origin thread (active is written there only, read atomically). */
 	unsigned active;
+	unsigned active_prefetch;
+	unsigned prefetch_slots; /* at most this many prefetches run at once */
 	GPtrArray *running;   /* transfers added to the multi handle */
 	GPtrArray *idle_easy; /* reusable handles: keeps TLS session and DNS caches warm */
 
@@ -80,6 +86,10 @@ struct origin *origin_new(const struct origin_config *cfg, GError **error)
 		origin_free(o);
 		return NULL;
 	}
+	/* A quarter of the connections (at least one) stay free for demand misses. */
+	o->prefetch_slots = o->cfg.connections > 1
+				    ? o->cfg.connections - MAX(1, o->cfg.connections / 4)
+				    : 1;
 	curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->cfg.connections);
 	curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, (long)o->cfg.connections * 2);
 	return o;
@@ -99,23 +109,58 @@ void origin_submit(struct origin *o, struct origin_request *req)
 	curl_multi_wakeup(o->multi);
 }
 
+/*
+ * Check the answer's headers against the request: Content-Range names exactly the asked
+ * range of an image of the expected size, and the ETag (when sent) is the one probed.
+ * Returns 0, -ESTALE (the remote changed) or -EIO, with `reason` filled.
+ */
+static int transfer_check_headers(const struct transfer *t, char *reason, size_t len)
+{
+	const struct origin_request *req = t->req;
+	uint64_t first, last, total;
+
+	if (!origin_parse_content_range(t->resp.content_range, &first, &last, &total) ||
+	    first != req->offset || last != req->offset + req->length - 1 ||
+	    total != req->info->size) {
+		g_snprintf(reason, len, "unexpected Content-Range \"%s\"",
+			   t->resp.content_range ? t->resp.content_range : "");
+		return -EIO;
+	}
+	if (req->info->etag && t->resp.etag && strcmp(req->info->etag, t->resp.etag) != 0) {
+		g_snprintf(reason, len, "remote image changed (ETag %s, expected %s)", t->resp.etag,
+			   req->info->etag);
+		return -ESTALE;
+	}
+	return 0;
+}
+
 static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 {
 	struct transfer *t = opaque;
+	struct origin_request *req = t->req;
 	size_t len = size * n;
-	long status = 0;
 
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-	/* Anything but a 206 is an error whose body we do not want, however long. */
-	if (status != 206)
+	if (!t->checked) {
+		char reason[256];
+
+		/* Anything but a verified 206 is an error whose body we do not want. */
+		t->checked = true;
+		t->rejected = t->resp.status != 206 || transfer_check_headers(t, reason, sizeof(reason));
+		req->ttfb_us = g_get_monotonic_time() - t->submitted_us;
+	}
+	if (t->rejected)
 		return 0;
-	if (t->received + len > t->req->length) {
+	if (t->received + len > req->length) {
 		t->overflow = true;
 		return 0;
 	}
-	if (t->received == 0)
-		t->req->ttfb_us = g_get_monotonic_time() - t->submitted_us;
-	memcpy((char *)t->req->buf + t->received, data, len);
+	if (req->sink) {
+		t->sink_err = req->sink(req, t->received, data, len);
+		if (t->sink_err)
+			return 0;
+	} else {
+		memcpy((char *)req->buf + t->received, data, len);
+	}
 	t->received += len;
 	return len;
 }
@@ -140,11 +185,16 @@ static void transfer_start(struct origin *o, struct transfer *t)
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
 	t->received = 0;
+	t->checked = false;
+	t->rejected = false;
 	t->overflow = false;
+	t->sink_err = 0;
 	req->attempts++;
 	__atomic_fetch_add(&o->n_requests, 1, __ATOMIC_RELAXED);
 	curl_multi_add_handle(o->multi, t->easy);
 	g_ptr_array_add(o->running, t);
+	if (req->priority == ORIGIN_PRIORITY_PREFETCH)
+		o->active_prefetch++;
 	__atomic_fetch_add(&o->active, 1, __ATOMIC_RELAXED);
 }
 
@@ -153,6 +203,8 @@ static void transfer_detach(struct origin *o, struct transfer *t)
 {
 	curl_multi_remove_handle(o->multi, t->easy);
 	g_ptr_array_remove_fast(o->running, t);
+	if (t->req->priority == ORIGIN_PRIORITY_PREFETCH)
+		o->active_prefetch--;
 	g_ptr_array_add(o->idle_easy, t->easy);
 	t->easy = NULL;
 	curl_slist_free_all(t->headers);
@@ -179,16 +231,20 @@ static void transfer_finish(struct origin *o, struct transfer *t, int err, const
 static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, size_t len)
 {
 	const struct origin_request *req = t->req;
-	uint64_t first, last, total;
 	long status = t->resp.status;
+	int err;
 
-	if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && !t->overflow)) {
-		g_snprintf(reason, len, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(result));
-		return -EAGAIN;
+	if (t->sink_err) {
+		g_snprintf(reason, len, "storing the answer failed: %s", g_strerror(-t->sink_err));
+		return -EIO;
 	}
 	if (t->overflow) {
 		g_snprintf(reason, len, "server sent more bytes than the range asked for");
 		return -EIO;
+	}
+	if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && t->rejected)) {
+		g_snprintf(reason, len, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(result));
+		return -EAGAIN;
 	}
 	if (status == 200 || status == 412 || status == 416) {
 		g_snprintf(reason, len, "remote image changed (HTTP %ld to a conditional range)",
@@ -203,18 +259,9 @@ static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, s
 		g_snprintf(reason, len, "HTTP %ld", status);
 		return -EIO;
 	}
-	if (!origin_parse_content_range(t->resp.content_range, &first, &last, &total) ||
-	    first != req->offset || last != req->offset + req->length - 1 ||
-	    total != req->info->size) {
-		g_snprintf(reason, len, "unexpected Content-Range \"%s\"",
-			   t->resp.content_range ? t->resp.content_range : "");
-		return -EIO;
-	}
-	if (req->info->etag && t->resp.etag && strcmp(req->info->etag, t->resp.etag) != 0) {
-		g_snprintf(reason, len, "remote image changed (ETag %s, expected %s)", t->resp.etag,
-			   req->info->etag);
-		return -ESTALE;
-	}
+	err = transfer_check_headers(t, reason, len);
+	if (err)
+		return err;
 	if (t->received != req->length) {
 		g_snprintf(reason, len, "short answer: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
 			   " bytes", t->received, req->length);
@@ -262,6 +309,8 @@ static void transfer_done(struct origin *o, struct transfer *t, CURLcode result)
 static struct transfer *next_ready_locked(struct origin *o, gint64 now, gint64 *next_due)
 {
 	for (int p = 0; p < ORIGIN_N_PRIORITIES; p++) {
+		if (p == ORIGIN_PRIORITY_PREFETCH && o->active_prefetch >= o->prefetch_slots)
+			break;
 		for (GList *l = o->queue[p].head; l; l = l->next) {
 			struct transfer *t = l->data;
 

@@ -14,11 +14,13 @@ static void counters_json(GString *out, const struct image_stats *s)
 		", \"hit_reads\": %" G_GUINT64_FORMAT ", \"miss_reads\": %" G_GUINT64_FORMAT
 		", \"waited_reads\": %" G_GUINT64_FORMAT ", \"errors\": %" G_GUINT64_FORMAT
 		", \"fetches\": %" G_GUINT64_FORMAT ", \"fetched_bytes\": %" G_GUINT64_FORMAT
-		", \"uncached_fetches\": %" G_GUINT64_FORMAT,
+		", \"uncached_fetches\": %" G_GUINT64_FORMAT
+		", \"readahead_fetches\": %" G_GUINT64_FORMAT ", \"readahead_bytes\": %" G_GUINT64_FORMAT,
 		stats_get(&s->reads), stats_get(&s->read_bytes), stats_get(&s->hit_reads),
 		stats_get(&s->miss_reads), stats_get(&s->waited_reads), stats_get(&s->errors),
 		stats_get(&s->fetches), stats_get(&s->fetched_bytes),
-		stats_get(&s->uncached_fetches));
+		stats_get(&s->uncached_fetches), stats_get(&s->readahead_fetches),
+		stats_get(&s->readahead_bytes));
 }
 
 static void sum_into(struct image_stats *sum, const struct image_stats *s)
@@ -32,6 +34,8 @@ static void sum_into(struct image_stats *sum, const struct image_stats *s)
 	sum->fetches += stats_get(&s->fetches);
 	sum->fetched_bytes += stats_get(&s->fetched_bytes);
 	sum->uncached_fetches += stats_get(&s->uncached_fetches);
+	sum->readahead_fetches += stats_get(&s->readahead_fetches);
+	sum->readahead_bytes += stats_get(&s->readahead_bytes);
 }
 
 static void image_json(GString *out, struct image *img)

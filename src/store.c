@@ -215,15 +215,13 @@ uint64_t store_cached_blocks(const struct store *store)
 	return blockmap_count(store->map);
 }
 
-int store_write(struct store *store, uint64_t first, const void *buf, size_t len)
+int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len)
 {
 	const char *p = buf;
-	off_t off = (off_t)range_block_offset(first, store->shift);
-	size_t left = len;
-	uint64_t count;
+	off_t off = (off_t)offset;
 
-	while (left > 0) {
-		ssize_t n = pwrite(store->data_fd, p, left, off);
+	while (len > 0) {
+		ssize_t n = pwrite(store->data_fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -231,14 +229,26 @@ int store_write(struct store *store, uint64_t first, const void *buf, size_t len
 			return -errno;
 		p += n;
 		off += n;
-		left -= (size_t)n;
+		len -= (size_t)n;
 	}
-	/* Only now, with the bytes in the file, may the bits say so. */
-	count = (len + store->block_size - 1) >> store->shift;
+	return 0;
+}
+
+void store_mark(struct store *store, uint64_t first, uint64_t count)
+{
 	for (uint64_t b = first; b < first + count; b++)
 		blockmap_set(store->map, b);
 	__atomic_fetch_add(&store->generation, 1, __ATOMIC_RELEASE);
-	return 0;
+}
+
+int store_write(struct store *store, uint64_t first, const void *buf, size_t len)
+{
+	int r = store_pwrite(store, range_block_offset(first, store->shift), buf, len);
+
+	/* Only now, with the bytes in the file, may the bits say so. */
+	if (r == 0)
+		store_mark(store, first, (len + store->block_size - 1) >> store->shift);
+	return r;
 }
 
 gboolean store_flush(struct store *store, GError **error)

@@ -33,6 +33,7 @@ struct image_config {
 	struct store *store;		/* owned by the image from now on */
 	struct origin *origin;		/* shared, not owned */
 	uint64_t max_request_bytes;	/* largest single range GET */
+	bool readahead;			/* fetch ahead of streaming readers */
 };
 
 /* Counters of one image; see stats.h for the update rules. */
@@ -46,6 +47,8 @@ struct image_stats {
 	uint64_t fetches;	/* range requests made for demand */
 	uint64_t fetched_bytes; /* bytes those requests brought in */
 	uint64_t uncached_fetches; /* fetched but could not be cached (cache disk full) */
+	uint64_t readahead_fetches; /* range requests made ahead of a streaming reader */
+	uint64_t readahead_bytes;
 	struct stats_histogram hit_latency;
 	struct stats_histogram miss_latency;
 };

@@ -30,6 +30,7 @@ struct options {
 	char **headers; /* "Name: value", NULL-terminated */
 	char *cafile;
 	bool insecure;
+	bool prefetch; /* fetch ahead of readers (readahead of streams); off: on demand only */
 	bool show_help;
 	bool show_version;
 };

@@ -64,6 +64,13 @@ enum origin_priority {
 
 struct origin_request;
 typedef void (*origin_done_fn)(struct origin_request *req, int err, const char *reason);
+/*
+ * Where body bytes go when not into `buf`: called on the origin thread, in order, with
+ * bytes [at, at + len) of the range, only after the answer's status, Content-Range and
+ * ETag were verified. A retry starts again at 0. Returns 0, or -errno to fail the request.
+ */
+typedef int (*origin_sink_fn)(struct origin_request *req, uint64_t at, const void *data,
+			      size_t len);
 
 /*
  * One range GET. The caller fills the public part and keeps the request (and the
@@ -75,7 +82,8 @@ struct origin_request {
 	const struct origin_info *info; /* validator and total size to check against */
 	uint64_t offset;
 	uint64_t length;
-	void *buf; /* `length` bytes, filled on success */
+	void *buf;	     /* `length` bytes, filled on success; or NULL with sink */
+	origin_sink_fn sink; /* when not NULL, receives the bytes instead of buf */
 	enum origin_priority priority;
 	/*
 	 * Called on the origin thread, with no origin lock held, exactly once: err is 0,

@@ -65,6 +65,14 @@ uint64_t store_cached_blocks(const struct store *store);
  */
 int store_write(struct store *store, uint64_t first, const void *buf, size_t len);
 
+/*
+ * The two halves of store_write, for bytes that arrive in pieces: store_pwrite puts bytes
+ * at a byte offset of the data file (nothing is marked), store_mark then marks whole
+ * blocks present. Mark only blocks whose every byte was written.
+ */
+int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len);
+void store_mark(struct store *store, uint64_t first, uint64_t count);
+
 /* Make every present block durable and write the map. */
 gboolean store_flush(struct store *store, GError **error);
 

@@ -41,7 +41,8 @@ expect_mount_error "malformed header option" "header: \"nocolon\" is not NAME:VA
 expect_mount_error "unknown option" "unknown option" -o frobnicate=1 "$BASE_URL/disk.raw" "$T/m"
 
 # The origin goes away in the middle of use, then comes back.
-mount_aheadfs_fg "$T/mnt" "$BASE_URL/disk.raw" -o retries=1,timeout=2
+# prefetch=off: only what is read is fetched, so "uncached" below is certain.
+mount_aheadfs_fg "$T/mnt" "$BASE_URL/disk.raw" -o retries=1,timeout=2,prefetch=off
 dd if="$T/mnt/disk.raw" of=/dev/null bs=1M count=4 status=none
 stop_nginx
 if dd if="$T/mnt/disk.raw" of=/dev/null bs=1M skip=5 count=1 iflag=direct 2>"$T/dd.err"; then
@@ -59,7 +60,7 @@ unmount_aheadfs "$T/mnt"
 
 # The remote changes under a mount: no mixing, one clear line.
 rm -rf "$T/cache"
-mount_aheadfs_fg "$T/mnt" "$BASE_URL/disk.raw"
+mount_aheadfs_fg "$T/mnt" "$BASE_URL/disk.raw" -o prefetch=off
 dd if="$T/mnt/disk.raw" of=/dev/null bs=1M count=2 status=none
 make_image "$T/www/disk.raw" 8
 touch -d '+1 minute' "$T/www/disk.raw"

@@ -96,6 +96,7 @@ static const struct bad_case bad_cases[] = {
 	{{"-o", "connections=9x", "http://h/a", "/m"}, "connections"},
 	{{"-o", "timeout=", "http://h/a", "/m"}, "timeout"},
 	{{"-o", "retries=101", "http://h/a", "/m"}, "retries"},
+	{{"-o", "prefetch=maybe", "http://h/a", "/m"}, "prefetch: \"maybe\" is neither on nor off"},
 	{{"-o", "header=NoColon", "http://h/a", "/m"}, "header: \"NoColon\" is not NAME:VALUE"},
 	{{"-o", "cache_dir=relative", "http://h/a", "/m"}, "not an absolute path"},
 	{{"-o", "cafile=/nonexistent/ca.pem", "http://h/a", "/m"}, "cafile: cannot read"},
