@@ -1,0 +1,159 @@
+/* Unit tests: prefetch policy decisions (table-driven), link estimates, PSI parsing. */
+#include <glib.h>
+
+#include "aheadfs/link.h"
+#include "aheadfs/load.h"
+#include "aheadfs/prefetch.h"
+
+#define BS 65536
+#define MS 1000
+#define S 1000000
+
+static const struct model_prediction preds[] = {
+	{.block = 10, .probability = 0.9f, .eta_us = 10 * S + 1 * MS, .expert = MODEL_EXPERT_MARKOV},
+	{.block = 11, .probability = 0.4f, .eta_us = 10 * S + 2 * MS, .expert = MODEL_EXPERT_MARKOV},
+	{.block = 12, .probability = 0.3f, .eta_us = 10 * S + 2 * S, .expert = MODEL_EXPERT_PROFILE},
+	{.block = 13, .probability = 0.1f, .eta_us = 10 * S + 3 * MS, .expert = MODEL_EXPERT_MARKOV},
+	{.block = 14, .probability = 0.3f, .eta_us = 10 * S + 9 * S, .expert = MODEL_EXPERT_PROFILE},
+};
+
+struct policy_case {
+	const char *name;
+	struct prefetch_state st;
+	/* expected tier per prediction above: -1 not chosen */
+	int tier[G_N_ELEMENTS(preds)];
+};
+
+#define IDLE_LINK .now_us = 10 * S, .bandwidth = 25e6, .rtt_us = 20 * MS
+#define UNKNOWN_ACCURACY .accuracy = -1
+
+static const struct policy_case cases[] = {
+	{"fresh: high p critical, profile-due critical, moderate predictive, low none",
+	 {IDLE_LINK, UNKNOWN_ACCURACY},
+	 {PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_CRITICAL, -1,
+	  PREFETCH_TIER_PREDICTIVE}},
+	{"demand waiting: only critical",
+	 {IDLE_LINK, UNKNOWN_ACCURACY, .demand_waiting = 1},
+	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
+	{"host busy: only critical",
+	 {IDLE_LINK, UNKNOWN_ACCURACY, .host_pressure = 0.8},
+	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
+	{"accuracy 0.1: predictive off, critical raised but 0.9 still passes",
+	 {IDLE_LINK, .accuracy = 0.1},
+	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
+	{"accuracy 0.9: as fresh",
+	 {IDLE_LINK, .accuracy = 0.9},
+	 {PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_CRITICAL, -1,
+	  PREFETCH_TIER_PREDICTIVE}},
+	{"budget used up: critical may go to 2x budget, predictive not",
+	 {IDLE_LINK, UNKNOWN_ACCURACY, .inflight_bytes = 9 << 20},
+	 {PREFETCH_TIER_CRITICAL, -1, PREFETCH_TIER_CRITICAL, -1, -1}},
+	{"everything in flight up to 2x budget: nothing",
+	 {IDLE_LINK, UNKNOWN_ACCURACY, .inflight_bytes = 17 << 20},
+	 {-1, -1, -1, -1, -1}},
+};
+
+static void test_policy_table(void)
+{
+	struct prefetch_params params;
+
+	prefetch_params_init(&params, BS);
+	for (gsize c = 0; c < G_N_ELEMENTS(cases); c++) {
+		struct prefetch_choice out[16];
+		size_t n = prefetch_plan(&params, &cases[c].st, preds, G_N_ELEMENTS(preds), out, 16);
+
+		for (gsize i = 0; i < G_N_ELEMENTS(preds); i++) {
+			int got = -1;
+
+			for (size_t k = 0; k < n; k++)
+				if (out[k].block == preds[i].block)
+					got = (int)out[k].tier;
+			if (got != cases[c].tier[i])
+				g_error("%s: block %" G_GUINT64_FORMAT ": tier %d, want %d",
+					cases[c].name, preds[i].block, got, cases[c].tier[i]);
+		}
+		/* Critical blocks come before predictive ones. */
+		for (size_t k = 1; k < n; k++)
+			g_assert_cmpint(out[k - 1].tier, <=, out[k].tier);
+	}
+}
+
+static void test_budget_follows_link(void)
+{
+	struct prefetch_params params;
+	struct prefetch_limits lim;
+	struct prefetch_state slow = {IDLE_LINK, UNKNOWN_ACCURACY}, fat = {IDLE_LINK};
+
+	prefetch_params_init(&params, BS);
+	prefetch_limits(&params, &slow, &lim);
+	g_assert_cmpuint(lim.budget_bytes, ==, params.min_budget_bytes);
+	fat.bandwidth = 125e6; /* 1 Gbit/s */
+	fat.rtt_us = 50 * MS;
+	prefetch_limits(&params, &fat, &lim);
+	g_assert_cmpuint(lim.budget_bytes, ==, (uint64_t)(125e6 * 0.05 * 4));
+}
+
+static void test_background_only_when_idle(void)
+{
+	struct prefetch_params params;
+	struct prefetch_state st = {IDLE_LINK, UNKNOWN_ACCURACY};
+
+	prefetch_params_init(&params, BS);
+	/* Up to the cap per second, and never past the in-flight budget. */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==,
+			 MIN(params.bg_bandwidth, params.min_budget_bytes));
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, params.bg_bandwidth), ==, 0);
+	st.last_demand_us = st.now_us - 100 * MS; /* a miss 100 ms ago: not idle */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.last_demand_us = st.now_us - 2 * S;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	st.host_pressure = 0.3;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.host_pressure = 0;
+	params.bg_bandwidth = 0;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+}
+
+static void test_link_estimates(void)
+{
+	struct link link;
+	double rtt, bw;
+
+	link_init(&link);
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat(rtt, ==, 0);
+	for (int i = 0; i < 50; i++) {
+		link_observe(&link, 4096, 20 * MS, 20 * MS + 100);		/* small: RTT only */
+		link_observe(&link, 1 << 20, 20 * MS, 20 * MS + 40 * MS);	/* 1 MiB in 40 ms */
+	}
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
+	g_assert_cmpfloat_with_epsilon(bw, (1 << 20) / 0.04, 1e3);
+	link_clear(&link);
+}
+
+static void test_psi(void)
+{
+	double v = -1;
+
+	g_assert_true(load_parse_psi("some avg10=12.50 avg60=1.00 avg300=0.00 total=5\n"
+				     "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+				     &v));
+	g_assert_cmpfloat_with_epsilon(v, 0.125, 1e-9);
+	g_assert_false(load_parse_psi("garbage", &v));
+	g_assert_false(load_parse_psi(NULL, &v));
+	v = load_host_pressure();
+	g_assert_cmpfloat(v, >=, 0);
+	g_assert_cmpfloat(v, <=, 1);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/prefetch/policy-table", test_policy_table);
+	g_test_add_func("/prefetch/budget-follows-link", test_budget_follows_link);
+	g_test_add_func("/prefetch/background-only-when-idle", test_background_only_when_idle);
+	g_test_add_func("/prefetch/link-estimates", test_link_estimates);
+	g_test_add_func("/prefetch/psi", test_psi);
+	return g_test_run();
+}
