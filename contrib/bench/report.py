@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""The benchmark's record keeper and report writer (used by run.sh).
+
+    report.py record RUNS.jsonl key=value...   append one run as a JSON line
+    report.py report OUTDIR                    OUTDIR/runs.jsonl -> results.md,
+                                               results.csv, ready.png
+
+A run line holds workload, setting (RTT_MS/MBIT), system, run (a number;
+"train" for aheadfs-learned's untimed first run; 0 for a system that did not
+run, with the reason; "note" for a remark about the system), ok, reason, the
+origin's requests= and bytes= for that run, the workload's own key=value
+metrics (ready_s, app_s, loop_s, ...) and stats_file, aheadfs's
+.aheadfs/stats JSON saved after the run.
+
+The report takes medians over the numbered runs that succeeded. A cell whose
+runs all failed shows why instead of a figure; a system that has nothing to
+show yet says "not yet". Nothing is ever filled in from elsewhere.
+"""
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+SYSTEM_ORDER = [
+    "local", "aheadfs-noprefetch", "aheadfs-cold", "aheadfs-learned",
+    "qemu-curl", "qemu-curl-1m", "nbdkit", "httpdirfs", "rclone",
+]
+SYSTEM_LABEL = {
+    "local": "local file (the limit)",
+    "aheadfs-noprefetch": "aheadfs, prefetch off",
+    "aheadfs-cold": "aheadfs, first mount",
+    "aheadfs-learned": "aheadfs, learned (2nd mount)",
+    "qemu-curl": "qemu curl, 256 KiB readahead",
+    "qemu-curl-1m": "qemu curl, 1 MiB readahead",
+    "nbdkit": "nbdkit curl + readahead + cache",
+    "httpdirfs": "httpdirfs --cache",
+    "rclone": "rclone mount, vfs full",
+}
+# The workload's headline metric, and the other figures it reports.
+WORKLOADS = {
+    "boot": ("app_s", ["ready_s", "app_s"]),
+    "loop": ("loop_s", ["loop_s"]),
+    "fio": (None, []),
+}
+# aheadfs's stats: the first key of each list found anywhere in the JSON.
+STATS_KEYS = {
+    "hit_rate": ["hit_rate", "prefetch_hit_rate", "hits_ratio"],
+    "accuracy": ["accuracy", "prefetch_accuracy"],
+    "wasted_bytes": ["wasted_bytes", "prefetch_wasted_bytes", "wasted"],
+}
+
+
+def number(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def record(path, pairs):
+    row = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep:
+            continue
+        n = number(v)
+        row[k] = v if n is None or k in ("setting", "run", "reason") else n
+    with open(path, "a") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def find_key(obj, names):
+    """Depth-first search for the first of names in nested dicts."""
+    if isinstance(obj, dict):
+        for n in names:
+            if n in obj and number(obj[n]) is not None:
+                return number(obj[n])
+        for v in obj.values():
+            r = find_key(v, names)
+            if r is not None:
+                return r
+    return None
+
+
+def setting_label(s):
+    rtt, _, mbit = s.partition("/")
+    if rtt == "0" and mbit == "0":
+        return "0 ms / unshaped"
+    return "%s ms RTT / %s Mbit" % (rtt, mbit if mbit != "0" else "unlimited")
+
+
+def fmt(v, nd=1):
+    return "-" if v is None else ("%.*f" % (nd, v))
+
+
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(outdir):
+    runs = []
+    with open(os.path.join(outdir, "runs.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                runs.append(json.loads(line))
+    cells = {}
+    for r in runs:
+        key = (r.get("workload"), r.get("setting"), r.get("system"))
+        c = cells.setdefault(key, {"ok": [], "failed": [], "notes": [], "train": None})
+        run = str(r.get("run"))
+        if run == "note":
+            c["notes"].append(r.get("reason", ""))
+        elif run == "train":
+            c["train"] = r
+        elif r.get("ok") == 1 and run != "0":
+            c["ok"].append(r)
+        else:
+            c["failed"].append(r)
+    table = []
+    for (wl, setting, system), c in cells.items():
+        head, metrics = WORKLOADS.get(wl, (None, []))
+        if not metrics:  # a workload we do not tabulate: every numeric key
+            metrics = sorted({k for r in c["ok"] for k, v in r.items()
+                              if k.endswith("_s") and number(v) is not None})
+        row = {"workload": wl, "setting": setting, "system": system,
+               "runs_ok": len(c["ok"]), "runs_failed": len([r for r in c["failed"]
+                                                            if str(r.get("run")) != "0"])}
+        for m in metrics:
+            row[m] = median([number(r.get(m)) for r in c["ok"]])
+        row["requests"] = median([number(r.get("requests")) for r in c["ok"]])
+        row["bytes"] = median([number(r.get("bytes")) for r in c["ok"]])
+        stats = {k: [] for k in STATS_KEYS}
+        for r in c["ok"]:
+            sf = r.get("stats_file")
+            if not sf:
+                continue
+            try:
+                with open(os.path.join(outdir, sf)) as f:
+                    js = json.load(f)
+            except (OSError, ValueError):
+                continue
+            for k, names in STATS_KEYS.items():
+                stats[k].append(find_key(js, names))
+        for k in STATS_KEYS:
+            row[k] = median(stats[k])
+        row["stats_seen"] = any(r.get("stats_file") for r in c["ok"])
+        why = ""
+        if not c["ok"]:
+            reasons = [r.get("reason", "") for r in c["failed"] if r.get("reason")]
+            why = reasons[0] if reasons else "no run"
+            if not why.startswith(("not yet", "n/a")) and c["failed"] and str(c["failed"][0].get("run")) != "0":
+                why = "fails: " + why
+        elif c["failed"]:
+            why = "%d of %d runs failed: %s" % (
+                row["runs_failed"], row["runs_failed"] + len(c["ok"]),
+                c["failed"][0].get("reason", ""))
+        row["why"] = why
+        row["notes"] = "; ".join(sorted(set(c["notes"])))
+        row["head"] = head
+        table.append(row)
+    # Ratios to the local file, same workload and setting.
+    local = {(r["workload"], r["setting"]): r for r in table if r["system"] == "local"}
+    for r in table:
+        h = r["head"]
+        base = local.get((r["workload"], r["setting"]))
+        r["ratio"] = None
+        if h and base and base.get(h) and r.get(h) is not None:
+            r["ratio"] = r[h] / base[h]
+    order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
+    settings = []
+    for r in runs:
+        if r.get("setting") not in settings:
+            settings.append(r.get("setting"))
+    table.sort(key=lambda r: (r["workload"], settings.index(r["setting"]),
+                              order.get(r["system"], 99), r["system"]))
+    return table, settings
+
+
+def cell_text(r, h):
+    if r.get(h) is None:
+        return r["why"] or "-"
+    s = fmt(r[h])
+    if r["ratio"] is not None and r["system"] != "local":
+        s += " (%.2fx)" % r["ratio"]
+    return s
+
+
+def write_markdown(outdir, table, settings):
+    meta = ""
+    mp = os.path.join(outdir, "meta.txt")
+    if os.path.exists(mp):
+        with open(mp) as f:
+            meta = f.read()
+    out = ["# aheadfs benchmark results", "", "```", meta.rstrip(), "```", ""]
+    workloads = []
+    for r in table:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+    systems = []
+    for s in SYSTEM_ORDER + sorted({r["system"] for r in table}):
+        if s not in systems and any(r["system"] == s for r in table):
+            systems.append(s)
+    for wl in workloads:
+        rows = [r for r in table if r["workload"] == wl]
+        h = WORKLOADS.get(wl, (None, []))[0]
+        if h:
+            title = {"boot": "VM boot: seconds from qemu start to the application marker "
+                             "(median; ratio to the local file)",
+                     "loop": "Application on a loop mount: seconds for the chrooted programs "
+                             "(median; ratio to the local file)"}.get(wl, wl)
+            out += ["## " + title, "",
+                    "| system | " + " | ".join(setting_label(s) for s in settings) + " |",
+                    "|---|" + "---|" * len(settings)]
+            for s in systems:
+                cells = []
+                for st in settings:
+                    m = [r for r in rows if r["system"] == s and r["setting"] == st]
+                    cells.append(cell_text(m[0], h) if m else "-")
+                out.append("| %s | %s |" % (SYSTEM_LABEL.get(s, s), " | ".join(cells)))
+            out.append("")
+        metrics = WORKLOADS.get(wl, (None, []))[1] or sorted(
+            {k for r in rows for k in r if k.endswith("_s")})
+        out += ["### %s: details" % wl, "",
+                "| setting | system | runs | " + " | ".join(metrics) +
+                " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB | note |",
+                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|"]
+        for r in rows:
+            aheadfs = r["system"].startswith("aheadfs")
+            if aheadfs and r["runs_ok"] and not r["stats_seen"]:
+                hr = acc = wb = "not yet"
+            elif aheadfs and r["runs_ok"]:
+                # The stats file exists; a key it does not have yet is "not yet".
+                hr = "not yet" if r["hit_rate"] is None else fmt(r["hit_rate"], 3)
+                acc = "not yet" if r["accuracy"] is None else fmt(r["accuracy"], 3)
+                wb = "not yet" if r["wasted_bytes"] is None else fmt(r["wasted_bytes"] / 2**20)
+            else:
+                hr = acc = wb = "-"
+            note = "; ".join(x for x in (r["why"], r["notes"]) if x)
+            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                setting_label(r["setting"]), SYSTEM_LABEL.get(r["system"], r["system"]),
+                r["runs_ok"], " | ".join(fmt(r.get(m), 2) for m in metrics),
+                "-" if r["ratio"] is None else "%.2f" % r["ratio"],
+                fmt(r["requests"], 0),
+                fmt(r["bytes"] / 2**20 if r["bytes"] is not None else None),
+                hr, acc, wb, note.replace("|", "/")))
+        out.append("")
+    if os.path.exists(os.path.join(outdir, "ready.png")):
+        out += ["![time to ready](ready.png)", ""]
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(out))
+
+
+def write_csv(outdir, table):
+    cols = ["workload", "setting", "system", "runs_ok", "runs_failed", "ready_s", "app_s",
+            "loop_s", "ratio", "requests", "bytes", "hit_rate", "accuracy", "wasted_bytes",
+            "why", "notes"]
+    with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in table:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+
+
+def write_plot(outdir, table, settings):
+    rows = [r for r in table if r["workload"] == "boot"]
+    if not rows:
+        return
+    systems = [s for s in SYSTEM_ORDER if any(r["system"] == s for r in rows)]
+    dat = os.path.join(outdir, "ready.dat")
+    with open(dat, "w") as f:
+        f.write("system " + " ".join('"%s"' % setting_label(s) for s in settings) + "\n")
+        for s in systems:
+            vals = []
+            for st in settings:
+                m = [r for r in rows if r["system"] == s and r["setting"] == st]
+                v = m[0].get("ready_s") if m else None
+                vals.append("?" if v is None else "%.2f" % v)
+            f.write('"%s" %s\n' % (s, " ".join(vals)))
+    gp = os.path.join(outdir, "ready.gp")
+    with open(gp, "w") as f:
+        f.write("""set terminal pngcairo size 1100,520 noenhanced font ',10'
+set output '%s'
+set title 'VM boot: seconds from qemu start to multi-user (median; missing = failed or not yet)'
+set ylabel 'seconds to AHEADFS-MARK-READY'
+set datafile missing '?'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set xtics rotate by -25 scale 0
+set key top left
+set grid ytics
+set yrange [0:*]
+set xrange [-0.6:%g]
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
+""" % (os.path.join(outdir, "ready.png"), len(systems) - 0.4, len(settings) + 1, dat))
+    try:
+        subprocess.run(["gnuplot", gp], check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        print("report.py: no plot: %s" % e, file=sys.stderr)
+
+
+def report(outdir):
+    table, settings = summarize(outdir)
+    write_csv(outdir, table)
+    write_plot(outdir, table, settings)
+    write_markdown(outdir, table, settings)
+    print(os.path.join(outdir, "results.md"))
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "record":
+        record(argv[1], argv[2:])
+    elif len(argv) == 2 and argv[0] == "report":
+        report(argv[1])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,259 @@
+#!/bin/bash
+# run.sh [--quick] [--systems a,b] [--settings RTT/MBIT,...] [--workloads w,...]
+#        [--runs N] [--loop-runs N] [--out DIR] [--timeout S]
+#
+# The benchmark runner: every system under test (systems/*.sh) against every
+# workload (boot.sh, loopapp.sh; fio.sh if requested) behind the same origin
+# (aheadfs-origin with an emulated link), for each link setting.  Writes into
+# --out (default /var/tmp/aheadfs-bench/results/DATE):
+#   runs.jsonl        one line per run: metrics, origin requests/bytes, stats
+#   results.md        markdown tables (medians, ratio to local), results.csv
+#   ready.png         time-to-ready per system and link setting (gnuplot)
+#   meta.txt          commit, machine, load, versions
+#   logs/             serial consoles, system logs, per-run origin log slices
+#
+# Settings are RTT_MS/MBIT, 0/0 meaning unshaped.
+#   full (default):  0/0,20/200,50/50; boot 3 runs, loop 1 run (medians)
+#   --quick:         20/200; boot and loop 1 run each (about 10 minutes)
+# Each setting gets one origin, started here and killed by PID on every exit
+# path; every system is brought up fresh for every run and torn down after it.
+# aheadfs-learned is first trained with one untimed run per workload and
+# setting (its state_dir is kept, its data cache emptied before each run).
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ALL_SYSTEMS=local,aheadfs-noprefetch,aheadfs-cold,aheadfs-learned,qemu-curl,qemu-curl-1m,nbdkit,httpdirfs,rclone
+SYSTEMS=$ALL_SYSTEMS
+SETTINGS=0/0,20/200,50/50
+WORKLOADS=boot,loop
+RUNS=3
+LOOP_RUNS=1
+OUT=
+TIMEOUT=300
+QUICK=0
+
+usage() {
+	sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick)
+		QUICK=1
+		SETTINGS=20/200
+		RUNS=1
+		LOOP_RUNS=1
+		shift
+		;;
+	--systems) SYSTEMS=$2; shift 2 ;;
+	--settings) SETTINGS=$2; shift 2 ;;
+	--workloads) WORKLOADS=$2; shift 2 ;;
+	--runs) RUNS=$2; shift 2 ;;
+	--loop-runs) LOOP_RUNS=$2; shift 2 ;;
+	--out) OUT=$2; shift 2 ;;
+	--timeout) TIMEOUT=$2; shift 2 ;;
+	*) usage ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || die "must run as root (loop mounts, FUSE, chroot)"
+requires qemu-system-x86_64 python3 timeout fusermount3 losetup
+# The machines are shared and TCG is CPU-bound: run everything (qemu, the
+# systems, the origin) at a slightly higher priority than other work, which
+# takes some of the noise out of the timings.
+renice -n "${BENCH_NICE:--5}" -p $$ >/dev/null 2>&1 || true
+OUT=${OUT:-$BENCH_CACHE/results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)
+RECORD=$OUT/runs.jsonl
+: >"$RECORD"
+T_START=$(now)
+
+"$BENCH_DIR/mkimage.sh" "$BENCH_IMAGE"
+
+# The origin serves a directory holding only the image (a hard link).
+WWW=$BENCH_CACHE/www
+mkdir -p "$WWW"
+ln -f "$BENCH_IMAGE" "$WWW/debian.raw"
+NAME=debian.raw
+
+ORIGIN_PID=
+STATE=
+STATE_SYS=
+WPID=
+cleanup() {
+	local rc=$?
+	kill_pid "$WPID" 10
+	if [ -n "$STATE_SYS" ]; then
+		"$BENCH_DIR/systems/$STATE_SYS.sh" down "$STATE" >/dev/null 2>&1 || true
+	fi
+	origin_stop
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- metadata --------------------------------------------------------------------
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "commit: $(git -C "$BENCH_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$BENCH_TOP" diff --quiet HEAD -- 2>/dev/null || echo ' (tree has uncommitted changes)')"
+	echo "machine: $(nproc) vCPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full); settings $SETTINGS; workloads $WORKLOADS; boot runs $RUNS; loop runs $LOOP_RUNS"
+	echo "qemu: $(qemu-system-x86_64 --version | head -n 1) (TCG, 1 vCPU, 1 GiB)"
+	echo "nbdkit: $(nbdkit --version 2>/dev/null || echo missing)"
+	echo "httpdirfs: $({ httpdirfs --version 2>&1 || true; } | grep -i -m1 version || echo missing)"
+	echo "rclone: $(rclone version 2>/dev/null | head -n 1 || echo missing)"
+	echo "aheadfs: $(tool aheadfs || true)"
+	echo "origin: $(tool aheadfs-origin || true) ${BENCH_ORIGIN:-}"
+	echo "image: $BENCH_IMAGE ($(du -h "$BENCH_IMAGE" | cut -f1) allocated)"
+} >"$OUT/meta.txt"
+cat "$OUT/meta.txt" >&2
+
+# last_words FILE...: the last meaningful line of some logs (backtraces and
+# blank lines skipped), for a failure's reason; never fails.
+last_words() {
+	cat "$@" 2>/dev/null | grep -v -E '^\s*$|^/lib|^[^ ]+\(\+?[A-Za-z0-9_+]*\)\[0x|backtrace|^qemu: *$|Oops|^==>' |
+		tail -n 1 | sed -E 's/^[0-9:\/ ]{8,20} //' | cut -c1-200 || true
+}
+
+record() { python3 "$BENCH_DIR/report.py" record "$RECORD" "$@"; }
+
+# --- one run ---------------------------------------------------------------------
+# run_one SETTING SYSTEM WORKLOAD RUN: present, run, collect, tear down.
+# RUN is a number, or "train" for aheadfs-learned's untimed first run.
+run_one() {
+	local setting=$1 sys=$2 wl=$3 run=$4 script target off tag res rc reason stats slice sum f
+	script=$BENCH_DIR/systems/$sys.sh
+	tag=${setting//\//-}.$sys.$wl.$run
+	STATE=$(mktemp -d "/tmp/aheadfs-bench.$sys.XXXXXX")
+	STATE_SYS=$sys
+	off=$(stat -c %s "$ORIGIN_LOG")
+	reason=
+	res=
+	log "[$setting] $sys $wl run $run"
+	if ! target=$("$script" up "$URL" "$STATE" 2>"$STATE/up.err"); then
+		reason="up failed: $(last_words "$STATE/up.err")"
+	else
+		case $wl in
+		boot) set -- "$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" --log "$OUT/logs/$tag.serial" "$target" ;;
+		loop) set -- "$BENCH_DIR/loopapp.sh" --timeout "$TIMEOUT" "$target" ;;
+		fio) set -- "$BENCH_DIR/fio.sh" "$target" ;;
+		esac
+		"$@" >"$STATE/wl.out" 2>"$STATE/wl.err" &
+		WPID=$!
+		# Stop early when the system under test dies under the workload.
+		while kill -0 "$WPID" 2>/dev/null; do
+			if ! "$script" alive "$STATE"; then
+				sleep 2
+				if kill -0 "$WPID" 2>/dev/null; then
+					reason="$sys exited during the run: $(last_words "$STATE"/*.log)"
+					kill_pid "$WPID" 10
+				fi
+				break
+			fi
+			sleep 1
+		done
+		rc=0
+		wait "$WPID" || rc=$?
+		WPID=
+		res=$(tail -n 1 "$STATE/wl.out" | tr ',' ' ')
+		if [ "$rc" != 0 ] && [ -z "$reason" ]; then
+			reason="$wl failed: $(last_words "$STATE/wl.err")"
+			if [ "$wl" = boot ]; then
+				reason="no marker: guest: $(grep -a -i -E 'error|fail|panic|timed out' "$OUT/logs/$tag.serial" 2>/dev/null | tail -n 1 | sed 's/^\[ *[0-9.]*\] //' | cut -c1-120 || true)"
+			fi
+			if ! "$script" alive "$STATE"; then
+				reason="$reason; $sys exited: $(last_words "$STATE"/*.log)"
+			fi
+		fi
+		stats=$("$script" stats "$STATE" 2>/dev/null | tr -d '\n' || true)
+		[ -z "$stats" ] || printf '%s\n' "$stats" >"$OUT/logs/$tag.stats.json"
+	fi
+	"$script" down "$STATE" >/dev/null 2>>"$STATE/down.err" || true
+	STATE_SYS=
+	cp "$STATE/wl.err" "$OUT/logs/$tag.err" 2>/dev/null || true
+	for f in "$STATE"/*.log; do
+		[ -f "$f" ] && cp "$f" "$OUT/logs/$tag.$(basename "$f")"
+	done
+	rm -rf "$STATE"
+	sleep 0.5 # the last log lines of the closed connections
+	slice=$OUT/logs/$tag.origin.log
+	tail -c +"$((off + 1))" "$ORIGIN_LOG" >"$slice"
+	sum=$(origin_summarize "$slice")
+	if [ -n "$reason" ] && grep -q ' status=416 ' "$slice"; then
+		reason="$reason (the origin answered 416 to $(grep -c ' status=416 ' "$slice") range request(s) past the end)"
+	fi
+	# shellcheck disable=SC2086 # $res and $sum are key=value words
+	record workload="$wl" setting="$setting" system="$sys" run="$run" \
+		ok="$([ -z "$reason" ] && echo 1 || echo 0)" reason="$reason" \
+		stats_file="$([ -f "$OUT/logs/$tag.stats.json" ] && echo "logs/$tag.stats.json")" \
+		$sum $res
+	log "[$setting] $sys $wl run $run: ${reason:-$res} ($sum)"
+}
+
+# --- the matrix ------------------------------------------------------------------
+IFS=, read -ra SYS_LIST <<<"$SYSTEMS"
+IFS=, read -ra SET_LIST <<<"$SETTINGS"
+IFS=, read -ra WL_LIST <<<"$WORKLOADS"
+declare -A NOTE SKIP KINDS
+for sys in "${SYS_LIST[@]}"; do
+	[ -x "$BENCH_DIR/systems/$sys.sh" ] || die "no such system: $sys"
+	rc=0
+	note=$("$BENCH_DIR/systems/$sys.sh" check 2>&1) || rc=$?
+	if [ "$rc" != 0 ]; then
+		SKIP[$sys]=${note:-cannot run}
+	fi
+	NOTE[$sys]=$note
+	KINDS[$sys]=$("$BENCH_DIR/systems/$sys.sh" kinds)
+done
+
+for setting in "${SET_LIST[@]}"; do
+	rtt=${setting%/*}
+	mbit=${setting#*/}
+	ORIGIN_LOG=$OUT/logs/origin.${setting//\//-}.log
+	: >"$ORIGIN_LOG"
+	origin_start "$OUT/origin.${setting//\//-}" "$WWW" "$rtt" "$mbit" "$ORIGIN_LOG"
+	URL=http://127.0.0.1:$ORIGIN_PORT/$NAME
+	log "setting $setting: origin pid $ORIGIN_PID at $URL"
+	for wl in "${WL_LIST[@]}"; do
+		case $wl in
+		boot) n=$RUNS ;;
+		loop) n=$LOOP_RUNS ;;
+		fio)
+			n=1
+			[ -x "$BENCH_DIR/fio.sh" ] || die "no fio.sh"
+			;;
+		*) die "unknown workload: $wl" ;;
+		esac
+		for sys in "${SYS_LIST[@]}"; do
+			if [ -n "${SKIP[$sys]:-}" ]; then
+				record workload="$wl" setting="$setting" system="$sys" run=0 ok=0 \
+					reason="${SKIP[$sys]}"
+				continue
+			fi
+			if [ "$wl" != boot ] && [ "${KINDS[$sys]}" = drive ]; then
+				record workload="$wl" setting="$setting" system="$sys" run=0 ok=0 \
+					reason="n/a: presents a qemu block device, not a file"
+				continue
+			fi
+			[ -z "${NOTE[$sys]}" ] || record workload="$wl" setting="$setting" \
+				system="$sys" run=note ok=1 reason="${NOTE[$sys]}"
+			if [ "$sys" = aheadfs-learned ]; then
+				export AHEADFS_LEARNED_STATE=$OUT/learned/${setting//\//-}.$wl
+				rm -rf "$AHEADFS_LEARNED_STATE"
+				run_one "$setting" "$sys" "$wl" train
+			fi
+			for ((r = 1; r <= n; r++)); do
+				run_one "$setting" "$sys" "$wl" "$r"
+			done
+		done
+	done
+	origin_stop
+done
+
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg); wall time $(elapsed "$T_START") s" >>"$OUT/meta.txt"
+python3 "$BENCH_DIR/report.py" report "$OUT"
+log "done in $(elapsed "$T_START") s: $OUT/results.md"
