@@ -203,6 +203,8 @@ alive() {
 	[ -f "$1/$2.pid" ] && kill -0 "$(cat "$1/$2.pid")" 2>/dev/null
 }
 
+dead() { ! alive "$@"; }
+
 # fail_with_log STATEDIR NAME MESSAGE: report MESSAGE and the log's tail.
 fail_with_log() {
 	log "$3"
@@ -229,10 +231,12 @@ fuse_up() {
 	printf '%s\n' "$file"
 }
 
-# fuse_down STATEDIR NAME MOUNTPOINT: unmount, then stop the daemon.
+# fuse_down STATEDIR NAME MOUNTPOINT: unmount, give the daemon 30 s to exit
+# by itself (it may be saving state), then stop it.
 fuse_down() {
 	local dir=$1 name=$2 mnt=$3
 	fuse_unmount "$mnt"
+	wait_for 30 dead "$dir" "$name" || true
 	kill_pidfile "$dir/$name.pid"
 	fuse_unmount "$mnt"
 	rmdir "$mnt" 2>/dev/null || true

@@ -46,7 +46,7 @@ WORKLOADS = {
 }
 # aheadfs's stats: the first key of each list found anywhere in the JSON.
 STATS_KEYS = {
-    "hit_rate": ["hit_rate", "prefetch_hit_rate", "hits_ratio"],
+    "hit_rate": ["hit_rate", "prefetch_hit_rate", "coverage"],
     "accuracy": ["accuracy", "prefetch_accuracy"],
     "wasted_bytes": ["wasted_bytes", "prefetch_wasted_bytes", "wasted"],
 }

@@ -73,6 +73,16 @@ T_START=$(now)
 
 "$BENCH_DIR/mkimage.sh" "$BENCH_IMAGE"
 
+# Snapshot the binaries: other people rebuild while a run is going on, and
+# one run must measure one build.
+mkdir -p "$OUT/bin"
+declare -A BIN_SRC
+for b in aheadfs aheadfs-origin; do
+	BIN_SRC[$b]=$(tool "$b")
+	[ -z "${BIN_SRC[$b]}" ] || cp -p "${BIN_SRC[$b]}" "$OUT/bin/$b"
+done
+export AHEADFS_BUILDDIR=$OUT/bin
+
 # The origin serves a directory holding only the image (a hard link).
 WWW=$BENCH_CACHE/www
 mkdir -p "$WWW"
@@ -106,8 +116,14 @@ trap 'exit 130' INT TERM
 	echo "nbdkit: $(nbdkit --version 2>/dev/null || echo missing)"
 	echo "httpdirfs: $({ httpdirfs --version 2>&1 || true; } | grep -i -m1 version || echo missing)"
 	echo "rclone: $(rclone version 2>/dev/null | head -n 1 || echo missing)"
-	echo "aheadfs: $(tool aheadfs || true)"
-	echo "origin: $(tool aheadfs-origin || true) ${BENCH_ORIGIN:-}"
+	for b in aheadfs aheadfs-origin; do
+		if [ -f "$OUT/bin/$b" ]; then
+			echo "$b: copy of ${BIN_SRC[$b]}, built $(date -u -r "$OUT/bin/$b" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$OUT/bin/$b" | cut -c1-12)"
+		else
+			echo "$b: not built"
+		fi
+	done
+	[ -z "${BENCH_ORIGIN:-}" ] || echo "origin override: $BENCH_ORIGIN"
 	echo "image: $BENCH_IMAGE ($(du -h "$BENCH_IMAGE" | cut -f1) allocated)"
 } >"$OUT/meta.txt"
 cat "$OUT/meta.txt" >&2
