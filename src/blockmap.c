@@ -43,6 +43,30 @@ void blockmap_clear(struct blockmap *map, uint64_t block)
 			   __ATOMIC_RELEASE);
 }
 
+bool blockmap_test_and_clear(struct blockmap *map, uint64_t block)
+{
+	uint64_t bit = UINT64_C(1) << (block % 64);
+
+	return __atomic_fetch_and(&map->words[block / 64], ~bit, __ATOMIC_ACQ_REL) & bit;
+}
+
+bool blockmap_test_any(const struct blockmap *map, uint64_t first, uint64_t count)
+{
+	uint64_t b = first, end = first + count;
+
+	while (b < end) {
+		uint64_t w = __atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
+		unsigned bit = b % 64;
+		uint64_t n = 64 - bit < end - b ? 64 - bit : end - b;
+		uint64_t mask = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << bit;
+
+		if (w & mask)
+			return true;
+		b += n;
+	}
+	return false;
+}
+
 bool blockmap_test_all(const struct blockmap *map, uint64_t first, uint64_t count)
 {
 	uint64_t b = first, end = first + count;

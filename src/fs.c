@@ -57,7 +57,8 @@ static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 	} else if (ino == FS_INO_STATS) {
 		g_autofree char *json =
-			report_json(fs->images, fs->n_images, fs->origin, fs->started_us);
+			report_json(fs->images, fs->learned, fs->n_images, fs->origin, &fs->link,
+				   fs->started_us);
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)strlen(json);
@@ -192,8 +193,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (ino == FS_INO_STATS) {
 		/* A snapshot per open, so one read sequence sees one consistent document. */
-		fi->fh = (uint64_t)(uintptr_t)report_json(fs->images, fs->n_images, fs->origin,
-							  fs->started_us);
+		fi->fh = (uint64_t)(uintptr_t)report_json(fs->images, fs->learned, fs->n_images,
+							  fs->origin, &fs->link, fs->started_us);
 		fi->direct_io = 1;
 	} else if (fs_image(fs, ino)) {
 		fi->keep_cache = 1;

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aheadfs/link.h"
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
 
@@ -49,7 +50,10 @@ struct fetch {
 	bool done;   /* protected by img->lock */
 	int err;     /* valid once done */
 	bool cached; /* the bytes go to the cache file; else to req.buf (origin thread) */
+	int source;  /* FETCH_DEMAND, or the IMAGE_SOURCE_* that fetched ahead */
 };
+
+#define FETCH_DEMAND (-1)
 
 struct image {
 	char *name;
@@ -74,6 +78,13 @@ struct image {
 	uint64_t ra_window; /* blocks kept requested ahead of it; 0: not streaming; read
 			     * without the lock by the hit path (atomic) */
 	uint64_t ra_done;   /* readahead has requested everything before this block */
+	uint64_t fill_cursor; /* background fill has looked at every block before this */
+
+	/* Blocks fetched ahead by each source and not read yet (atomic bitmaps). */
+	struct blockmap *ahead[IMAGE_N_SOURCES];
+	struct link *link;
+	image_access_fn on_access;
+	void *on_access_opaque;
 
 	struct log_ratelimit error_log;
 	struct image_stats stats;
@@ -93,6 +104,11 @@ struct image *image_new(const struct image_config *cfg)
 	img->origin = cfg->origin;
 	img->shift = store_block_shift(cfg->store);
 	img->readahead = cfg->readahead;
+	img->link = cfg->link;
+	img->on_access = cfg->on_access;
+	img->on_access_opaque = cfg->on_access_opaque;
+	for (int i = 0; i < IMAGE_N_SOURCES; i++)
+		img->ahead[i] = blockmap_new(store_block_count(cfg->store));
 	img->max_request_blocks = cfg->max_request_bytes >> img->shift;
 	if (img->max_request_blocks == 0)
 		img->max_request_blocks = 1;
@@ -108,6 +124,8 @@ void image_free(struct image *img)
 	if (!img)
 		return;
 	store_close(img->store);
+	for (int i = 0; i < IMAGE_N_SOURCES; i++)
+		blockmap_free(img->ahead[i]);
 	g_hash_table_destroy(img->inflight);
 	g_mutex_clear(&img->lock);
 	g_cond_clear(&img->cond);
@@ -220,10 +238,22 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 	struct fetch *f = req->opaque;
 	struct image *img = f->img;
 
+	if (err == 0 && img->link)
+		link_observe(img->link, req->length, (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us);
 	if (err == 0 && f->cached)
 		store_mark(img->store, f->first, f->count);
 	else if (err)
 		image_log_failure(img, f, err, reason);
+	if (f->source != FETCH_DEMAND) {
+		__atomic_fetch_sub(&img->stats.ahead_inflight_bytes, req->length, __ATOMIC_RELAXED);
+		if (err == 0) {
+			/* Marked before the waiters wake, so a late reader finds them as used. */
+			for (uint64_t b = f->first; b < f->first + f->count; b++)
+				blockmap_set(img->ahead[f->source], b);
+			stats_add(&img->stats.ahead_blocks[f->source], f->count);
+			stats_add(&img->stats.ahead_bytes[f->source], req->length);
+		}
+	}
 
 	g_mutex_lock(&img->lock);
 	for (uint64_t b = f->first; b < f->first + f->count; b++)
@@ -239,7 +269,7 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 
 /* A fetch for blocks [first, first + count), entered in the inflight table. Locked. */
 static struct fetch *fetch_new_locked(struct image *img, uint64_t first, uint64_t count,
-				      enum origin_priority priority)
+				      int source)
 {
 	struct fetch *f = g_new0(struct fetch, 1);
 
@@ -252,7 +282,8 @@ static struct fetch *fetch_new_locked(struct image *img, uint64_t first, uint64_
 	f->req.offset = range_block_offset(first, img->shift);
 	f->req.length = range_span_bytes(img->info.size, img->shift, first, count);
 	f->req.sink = fetch_sink;
-	f->req.priority = priority;
+	f->req.priority = source == FETCH_DEMAND ? ORIGIN_PRIORITY_DEMAND : ORIGIN_PRIORITY_PREFETCH;
+	f->source = source;
 	f->cached = true;
 	f->req.done = fetch_done;
 	f->req.opaque = f;
@@ -268,7 +299,7 @@ static struct fetch *fetch_new_locked(struct image *img, uint64_t first, uint64_
  * the remote has changed. Called with img->lock held.
  */
 static int image_plan_locked(struct image *img, struct block_span span, GPtrArray *waits,
-			     GPtrArray *starts)
+			     GPtrArray *starts, bool *late)
 {
 	uint64_t end = span.first + span.count;
 	uint64_t b = span.first;
@@ -284,6 +315,7 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 		f = g_hash_table_lookup(img->inflight, BLOCK_KEY(b));
 		if (f) {
 			f->refs++;
+			*late = *late || f->source != FETCH_DEMAND;
 			g_ptr_array_add(waits, f);
 			b = f->first + f->count;
 			continue;
@@ -294,7 +326,7 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 			if (store_has(img->store, e) ||
 			    g_hash_table_contains(img->inflight, BLOCK_KEY(e)))
 				break;
-		f = fetch_new_locked(img, b, e - b, ORIGIN_PRIORITY_DEMAND);
+		f = fetch_new_locked(img, b, e - b, FETCH_DEMAND);
 		f->refs++;
 		g_ptr_array_add(waits, f);
 		g_ptr_array_add(starts, f);
@@ -304,7 +336,7 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 }
 
 /* Start prefetch fetches for absent blocks of [from, to), in chunks. Locked. */
-static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to,
+static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to, int source,
 				  GPtrArray *starts)
 {
 	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, 1));
@@ -319,7 +351,7 @@ static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to,
 			if (store_has(img->store, e) ||
 			    g_hash_table_contains(img->inflight, BLOCK_KEY(e)))
 				break;
-		g_ptr_array_add(starts, fetch_new_locked(img, b, e - b, ORIGIN_PRIORITY_PREFETCH));
+		g_ptr_array_add(starts, fetch_new_locked(img, b, e - b, source));
 		b = e;
 	}
 }
@@ -349,7 +381,8 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 	/* Refill only when half the window has been consumed, so requests stay large. */
 	if (img->ra_done >= MIN(end + img->ra_window / 2, nblocks))
 		return;
-	image_prefetch_locked(img, img->ra_done, MIN(end + img->ra_window, nblocks), starts);
+	image_prefetch_locked(img, img->ra_done, MIN(end + img->ra_window, nblocks),
+			      IMAGE_SOURCE_READAHEAD, starts);
 	img->ra_done = MIN(end + img->ra_window, nblocks);
 }
 
@@ -414,12 +447,16 @@ static void image_submit(struct image *img, GPtrArray *starts)
 	for (guint i = 0; i < starts->len; i++) {
 		struct fetch *f = starts->pdata[i];
 
-		if (f->req.priority == ORIGIN_PRIORITY_DEMAND) {
+		if (f->source == FETCH_DEMAND) {
 			stats_add(&img->stats.fetches, 1);
 			stats_add(&img->stats.fetched_bytes, f->req.length);
+			stats_add(&img->stats.demand_blocks, f->count);
 		} else {
-			stats_add(&img->stats.readahead_fetches, 1);
-			stats_add(&img->stats.readahead_bytes, f->req.length);
+			if (f->source == IMAGE_SOURCE_READAHEAD) {
+				stats_add(&img->stats.readahead_fetches, 1);
+				stats_add(&img->stats.readahead_bytes, f->req.length);
+			}
+			stats_add(&img->stats.ahead_inflight_bytes, f->req.length);
 		}
 		origin_submit(img->origin, &f->req);
 	}
@@ -439,6 +476,38 @@ static void image_hit_readahead(struct image *img, struct block_span span)
 	image_submit(img, starts);
 }
 
+/* Blocks of `span` that were fetched ahead are now used: count them once. */
+static bool image_account_use(struct image *img, struct block_span span)
+{
+	bool any = false;
+
+	for (int src = 0; src < IMAGE_N_SOURCES; src++) {
+		if (!blockmap_test_any(img->ahead[src], span.first, span.count))
+			continue;
+		for (uint64_t b = span.first; b < span.first + span.count; b++) {
+			if (blockmap_test_and_clear(img->ahead[src], b)) {
+				stats_add(&img->stats.ahead_used_blocks[src], 1);
+				any = true;
+			}
+		}
+	}
+	return any;
+}
+
+static void image_tell(struct image *img, gint64 t0, struct block_span span,
+		       enum model_access_kind kind)
+{
+	struct model_event ev = {
+		.time_us = (uint64_t)t0,
+		.block = span.first,
+		.nblocks = (uint32_t)MIN(span.count, UINT32_MAX),
+		.kind = kind,
+	};
+
+	if (img->on_access && span.count)
+		img->on_access(img->on_access_opaque, &ev);
+}
+
 int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out)
 {
 	gint64 t0 = g_get_monotonic_time();
@@ -446,6 +515,7 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	g_autoptr(GPtrArray) waits = NULL;
 	g_autoptr(GPtrArray) starts = NULL;
 	guint demand_started = 0;
+	bool late = false;
 	int err, werr;
 
 	out->fd = store_fd(img->store);
@@ -453,8 +523,11 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	out->length = range_clamp(img->info.size, offset, size);
 	out->mem = NULL;
 	if (span.count == 0 || store_has_all(img->store, span.first, span.count)) {
-		if (span.count)
+		if (span.count) {
+			image_account_use(img, span);
 			image_hit_readahead(img, span);
+			image_tell(img, t0, span, MODEL_ACCESS_HIT);
+		}
 		stats_add(&img->stats.reads, 1);
 		stats_add(&img->stats.hit_reads, 1);
 		stats_add(&img->stats.read_bytes, out->length);
@@ -465,10 +538,12 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	waits = g_ptr_array_new();
 	starts = g_ptr_array_new();
 	g_mutex_lock(&img->lock);
-	err = image_plan_locked(img, span, waits, starts);
+	err = image_plan_locked(img, span, waits, starts, &late);
 	demand_started = starts->len;
 	image_readahead_locked(img, span, starts);
 	g_mutex_unlock(&img->lock);
+	if (demand_started > 0)
+		__atomic_store_n(&img->stats.last_miss_us, (uint64_t)t0, __ATOMIC_RELAXED);
 	image_submit(img, starts);
 	if (demand_started < waits->len)
 		stats_add(&img->stats.waited_reads, 1);
@@ -482,7 +557,88 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 		stats_add(&img->stats.errors, 1);
 		return err;
 	}
+	image_account_use(img, span);
+	if (late)
+		stats_add(&img->stats.late_reads, 1);
+	image_tell(img, t0, span, late && demand_started == 0 ? MODEL_ACCESS_LATE : MODEL_ACCESS_MISS);
 	stats_add(&img->stats.read_bytes, out->length);
 	stats_histogram_add(&img->stats.miss_latency, (uint64_t)(g_get_monotonic_time() - t0));
 	return 0;
+}
+
+uint64_t image_block_count(const struct image *img)
+{
+	return store_block_count(img->store);
+}
+
+size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, size_t n)
+{
+	uint64_t nblocks = store_block_count(img->store);
+	size_t kept = 0;
+
+	g_mutex_lock(&img->lock);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = preds[i].block;
+
+		if (b < nblocks && !store_has(img->store, b) &&
+		    !g_hash_table_contains(img->inflight, BLOCK_KEY(b)))
+			preds[kept++] = preds[i];
+	}
+	g_mutex_unlock(&img->lock);
+	return kept;
+}
+
+uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices, size_t n)
+{
+	g_autoptr(GPtrArray) starts = g_ptr_array_new();
+	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, 1));
+	uint64_t bytes = 0;
+	size_t i = 0;
+
+	g_mutex_lock(&img->lock);
+	while (i < n && !img->changed) {
+		/* A run of consecutive blocks of one tier, in the order they were chosen. */
+		size_t j = i + 1;
+
+		while (j < n && j - i < chunk && choices[j].tier == choices[i].tier &&
+		       choices[j].block == choices[j - 1].block + 1)
+			j++;
+		image_prefetch_locked(img, choices[i].block, choices[j - 1].block + 1,
+				      (int)choices[i].tier, starts);
+		i = j;
+	}
+	g_mutex_unlock(&img->lock);
+	for (guint k = 0; k < starts->len; k++)
+		bytes += ((struct fetch *)starts->pdata[k])->req.length;
+	image_submit(img, starts);
+	return bytes;
+}
+
+uint64_t image_fill(struct image *img, uint64_t quota)
+{
+	g_autoptr(GPtrArray) starts = g_ptr_array_new();
+	uint64_t nblocks = store_block_count(img->store);
+	uint64_t want = MAX(quota >> img->shift, 1), bytes = 0;
+
+	g_mutex_lock(&img->lock);
+	/* A pass over the image is done but holes remain (failed fetches): start over. */
+	if (img->fill_cursor >= nblocks && store_cached_blocks(img->store) < nblocks)
+		img->fill_cursor = 0;
+	while (want > 0 && img->fill_cursor < nblocks && !img->changed) {
+		uint64_t b = blockmap_next_clear(store_map(img->store), img->fill_cursor);
+		uint64_t e = MIN(b + want, nblocks);
+
+		if (b >= nblocks) {
+			img->fill_cursor = nblocks;
+			break;
+		}
+		image_prefetch_locked(img, b, e, PREFETCH_TIER_BACKGROUND, starts);
+		want -= MIN(want, e - b);
+		img->fill_cursor = e;
+	}
+	g_mutex_unlock(&img->lock);
+	for (guint k = 0; k < starts->len; k++)
+		bytes += ((struct fetch *)starts->pdata[k])->req.length;
+	image_submit(img, starts);
+	return bytes;
 }

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 #include "aheadfs/fs.h"
 #include "aheadfs/image.h"
+#include "aheadfs/learner.h"
+#include "aheadfs/link.h"
 #include "aheadfs/log.h"
 #include "aheadfs/manifest.h"
 #include "aheadfs/options.h"
@@ -49,9 +52,9 @@ static void add_mount_identity(struct fuse_args *args, const struct options *opt
 }
 
 static struct image *open_image(const struct options *opts, const struct manifest_entry *e,
-				struct origin *origin, const struct origin_config *ocfg,
-				GError **error)
+				struct fs *fs, const struct origin_config *ocfg, GError **error)
 {
+	struct learner_image *li;
 	struct origin_info info;
 	struct store_config scfg;
 	struct image_config icfg;
@@ -78,16 +81,28 @@ static struct image *open_image(const struct options *opts, const struct manifes
 	}
 	if (store_discarded(store))
 		log_warning("%s: previous cache discarded: %s", e->url, store_discarded(store));
+	li = learner_add_image(fs->learner, e->url, info.validator, store_block_count(store),
+			       opts->block_size, error);
+	if (!li) {
+		store_close(store);
+		origin_info_clear(&info);
+		return NULL;
+	}
 	icfg = (struct image_config){
 		.name = e->name,
 		.url = e->url,
 		.info = &info,
 		.store = store,
-		.origin = origin,
+		.origin = fs->origin,
 		.max_request_bytes = MAX_REQUEST_BYTES,
 		.readahead = opts->prefetch,
+		.link = &fs->link,
+		.on_access = learner_on_access,
+		.on_access_opaque = li,
 	};
 	img = image_new(&icfg);
+	learner_attach(li, img);
+	fs->learned[fs->n_images] = li;
 	origin_info_clear(&info);
 	return img;
 }
@@ -103,14 +118,35 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 		.insecure = opts->insecure,
 	};
 
+	struct learner_config lcfg = {
+		.state_dir = opts->state_dir,
+		.model = opts->model,
+		.model_memory = opts->model_memory,
+		.prefetch = opts->prefetch,
+		.horizon_us = 10 * G_USEC_PER_SEC,
+		.link = &fs->link,
+	};
+
+	link_init(&fs->link);
 	fs->origin = origin_new(&ocfg, error);
 	if (!fs->origin)
 		return FALSE;
+	lcfg.origin = fs->origin;
+	prefetch_params_init(&lcfg.params, opts->block_size);
+	lcfg.params.critical_p = opts->critical_p;
+	lcfg.params.predictive_p = opts->predictive_p;
+	lcfg.params.critical_window_us = opts->critical_window_ms * 1000;
+	lcfg.params.bg_bandwidth = opts->bg_bandwidth;
+	lcfg.params.idle_pressure = opts->idle_pressure;
+	fs->learner = learner_new(&lcfg, error);
+	if (!fs->learner)
+		return FALSE;
 	fs->images = g_new0(struct image *, opts->images->len);
+	fs->learned = g_new0(struct learner_image *, opts->images->len);
 	for (guint i = 0; i < opts->images->len; i++) {
 		const struct manifest_entry *e = &g_array_index(opts->images, struct manifest_entry, i);
 
-		fs->images[i] = open_image(opts, e, fs->origin, &ocfg, error);
+		fs->images[i] = open_image(opts, e, fs, &ocfg, error);
 		if (!fs->images[i])
 			return FALSE;
 		fs->n_images++;
@@ -120,11 +156,25 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 
 static void close_images(struct fs *fs)
 {
-	/* The origin first: it stops its thread, so no fetch completes into a freed image. */
+	/* The learner first (it starts fetches), then the origin (it completes them), so
+	 * nothing touches a freed image. */
+	learner_free(fs->learner);
 	origin_free(fs->origin);
 	for (guint i = 0; i < fs->n_images; i++)
 		image_free(fs->images[i]);
 	g_free(fs->images);
+	g_free(fs->learned);
+	link_clear(&fs->link);
+}
+
+/* SIGUSR1: a summary in the log. The one mutable global, for the signal handler. */
+static struct learner *summary_learner;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	if (summary_learner)
+		learner_request_summary(summary_learner);
 }
 
 static int run_session(struct fuse_args *args, struct fs *fs, const struct options *opts,
@@ -152,6 +202,9 @@ static int run_session(struct fuse_args *args, struct fs *fs, const struct optio
 	origin_start(fs->origin);
 	for (guint i = 0; i < fs->n_images; i++)
 		store_start_flusher(image_store(fs->images[i]), FLUSH_INTERVAL_MS);
+	learner_start(fs->learner);
+	summary_learner = fs->learner;
+	signal(SIGUSR1, on_sigusr1);
 
 	if (c->singlethread) {
 		ret = fuse_session_loop(se);
@@ -165,6 +218,7 @@ static int run_session(struct fuse_args *args, struct fs *fs, const struct optio
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_session_unmount(se);
+	signal(SIGUSR1, SIG_IGN);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:

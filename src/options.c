@@ -25,6 +25,14 @@ struct raw_options {
 	char *name;
 	char *manifest;
 	char *prefetch;
+	char *state_dir;
+	char *model;
+	char *model_memory;
+	char *critical_p;
+	char *predictive_p;
+	char *critical_window;
+	char *bg_bandwidth;
+	char *idle_pressure;
 	int insecure;
 	GPtrArray *headers;
 	GPtrArray *positional;
@@ -50,6 +58,14 @@ static const struct fuse_opt option_specs[] = {
 	RAW("name=%s", name),
 	RAW("manifest=%s", manifest),
 	RAW("prefetch=%s", prefetch),
+	RAW("state_dir=%s", state_dir),
+	RAW("model=%s", model),
+	RAW("model_memory=%s", model_memory),
+	RAW("critical_p=%s", critical_p),
+	RAW("predictive_p=%s", predictive_p),
+	RAW("critical_window=%s", critical_window),
+	RAW("bg_bandwidth=%s", bg_bandwidth),
+	RAW("idle_pressure=%s", idle_pressure),
 	RAW("insecure", insecure),
 	FUSE_OPT_KEY("header=", KEY_HEADER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -175,6 +191,52 @@ static gboolean check_block_size(const char *text, uint32_t *out, GError **error
 	return TRUE;
 }
 
+static gboolean parse_fraction(const char *name, const char *text, double *out, GError **error)
+{
+	char *end = NULL;
+	double v;
+
+	if (!text)
+		return TRUE;
+	v = g_ascii_strtod(text, &end);
+	if (end == text || *end != '\0' || !(v >= 0.0 && v <= 1.0)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "%s: \"%s\" is not a probability from 0 to 1", name, text);
+		return FALSE;
+	}
+	*out = v;
+	return TRUE;
+}
+
+static gboolean parse_size_option(const char *name, const char *text, uint64_t *out,
+				  GError **error)
+{
+	g_autoptr(GError) why = NULL;
+
+	if (!text)
+		return TRUE;
+	if (!options_parse_size(text, out, &why)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s: %s", name,
+			    why->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean check_model(const char *text, GError **error)
+{
+	static const char *const names[] = {"none", "sequential", "markov", "profile", "hybrid"};
+
+	if (!text)
+		return TRUE;
+	for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+		if (strcmp(text, names[i]) == 0)
+			return TRUE;
+	g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+		    "model: \"%s\" is not one of none, sequential, markov, profile, hybrid", text);
+	return FALSE;
+}
+
 static gboolean check_headers(GPtrArray *headers, GError **error)
 {
 	for (guint i = 0; i < headers->len; i++) {
@@ -248,6 +310,31 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 		return FALSE;
 	}
 	opts->prefetch = !raw->prefetch || strcmp(raw->prefetch, "on") == 0;
+	if (!check_model(raw->model, error) ||
+	    !parse_size_option("model_memory", raw->model_memory, &opts->model_memory, error) ||
+	    !parse_fraction("critical_p", raw->critical_p, &opts->critical_p, error) ||
+	    !parse_fraction("predictive_p", raw->predictive_p, &opts->predictive_p, error) ||
+	    !parse_fraction("idle_pressure", raw->idle_pressure, &opts->idle_pressure, error) ||
+	    !parse_size_option("bg_bandwidth", raw->bg_bandwidth, &opts->bg_bandwidth, error))
+		return FALSE;
+	if (raw->critical_window) {
+		unsigned ms = 0;
+
+		if (!parse_uint("critical_window", raw->critical_window, 0, 600000, &ms, error))
+			return FALSE;
+		opts->critical_window_ms = ms;
+	}
+	if (opts->model_memory < (64 << 10)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "model_memory: at least 64K");
+		return FALSE;
+	}
+	opts->model = g_strdup(raw->model ? raw->model : OPTIONS_DEFAULT_MODEL);
+	if (raw->state_dir && !g_path_is_absolute(raw->state_dir)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "state_dir: \"%s\" is not an absolute path", raw->state_dir);
+		return FALSE;
+	}
 	if (raw->cafile && access(raw->cafile, R_OK) != 0) {
 		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
 			    "cafile: cannot read %s", raw->cafile);
@@ -259,6 +346,8 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 		return FALSE;
 	}
 	opts->cache_dir = raw->cache_dir ? g_strdup(raw->cache_dir) : options_default_cache_dir();
+	opts->state_dir = raw->state_dir ? g_strdup(raw->state_dir)
+					 : g_build_filename(opts->cache_dir, "state", NULL);
 	opts->cafile = g_strdup(raw->cafile);
 	opts->insecure = raw->insecure != 0;
 	g_ptr_array_add(raw->headers, NULL);
@@ -277,6 +366,14 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->name);
 	free(raw->manifest);
 	free(raw->prefetch);
+	free(raw->state_dir);
+	free(raw->model);
+	free(raw->model_memory);
+	free(raw->critical_p);
+	free(raw->predictive_p);
+	free(raw->critical_window);
+	free(raw->bg_bandwidth);
+	free(raw->idle_pressure);
 	g_ptr_array_free(raw->headers, TRUE);
 	g_ptr_array_free(raw->positional, TRUE);
 }
@@ -291,6 +388,12 @@ gboolean options_parse(struct fuse_args *args, struct options *opts, GError **er
 	opts->connections = OPTIONS_DEFAULT_CONNECTIONS;
 	opts->timeout_s = OPTIONS_DEFAULT_TIMEOUT_S;
 	opts->retries = OPTIONS_DEFAULT_RETRIES;
+	opts->model_memory = OPTIONS_DEFAULT_MODEL_MEMORY;
+	opts->critical_p = 0.6;
+	opts->predictive_p = 0.2;
+	opts->critical_window_ms = 3000;
+	opts->bg_bandwidth = 12500000;
+	opts->idle_pressure = 0.10;
 	raw.headers = g_ptr_array_new_with_free_func(g_free);
 	raw.positional = g_ptr_array_new_with_free_func(g_free);
 
@@ -314,6 +417,8 @@ void options_clear(struct options *opts)
 		g_array_unref(opts->images);
 	g_free(opts->mountpoint);
 	g_free(opts->cache_dir);
+	g_free(opts->state_dir);
+	g_free(opts->model);
 	g_strfreev(opts->headers);
 	g_free(opts->cafile);
 	memset(opts, 0, sizeof(*opts));
@@ -345,8 +450,19 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o name=NAME           file name of the image (default: the URL's last\n"
 		"                           path segment)\n"
 		"    -o manifest=FILE       mount several images: one \"NAME URL\" per line\n"
-		"    -o prefetch=on|off     fetch ahead of streaming readers (default: on);\n"
-		"                           off fetches only what is read\n"
+		"    -o prefetch=on|off     learn the access pattern and fetch ahead of the\n"
+		"                           reader (default: on); off fetches only what is read\n"
+		"    -o state_dir=DIR       learned state (default: CACHE_DIR/state)\n"
+		"    -o model=NAME          predictor: none, sequential, markov, profile or\n"
+		"                           hybrid (default: hybrid)\n"
+		"    -o model_memory=SIZE   memory cap of each image's model (default: 16M)\n"
+		"    -o critical_p=P        probability for the critical tier (default: 0.6)\n"
+		"    -o predictive_p=P      probability for the predictive tier (default: 0.2)\n"
+		"    -o critical_window=MS  profile blocks due within MS go critical (default: 3000)\n"
+		"    -o bg_bandwidth=SIZE   background fill rate per second while idle, 0 = no\n"
+		"                           fill (default: 12500000, 100 Mbit/s)\n"
+		"    -o idle_pressure=F     the host is idle (background fill may run) while its\n"
+		"                           PSI pressure is below F (default: 0.10; 1 = ignore)\n"
 		"    -h, --help             this help\n"
 		"    -V, --version          print the version\n"
 		"\n"

@@ -38,6 +38,7 @@ struct transfer {
 	bool overflow;
 	int sink_err;
 	gint64 submitted_us;
+	gint64 started_us;    /* this attempt went to the network */
 	gint64 not_before_us; /* backoff: do not start before */
 };
 
@@ -59,6 +60,7 @@ struct origin {
 
 	/* Counters, updated with atomics. */
 	uint64_t n_requests, n_bytes, n_retries, n_failures, n_queued;
+	uint64_t n_demand; /* demand requests submitted and not finished */
 };
 
 static void config_copy(struct origin_config *dst, const struct origin_config *src)
@@ -103,6 +105,8 @@ void origin_submit(struct origin *o, struct origin_request *req)
 	t->submitted_us = g_get_monotonic_time();
 	req->attempts = 0;
 	__atomic_fetch_add(&o->n_queued, 1, __ATOMIC_RELAXED);
+	if (req->priority == ORIGIN_PRIORITY_DEMAND)
+		__atomic_fetch_add(&o->n_demand, 1, __ATOMIC_RELAXED);
 	g_mutex_lock(&o->lock);
 	g_queue_push_tail(&o->queue[req->priority], t);
 	g_mutex_unlock(&o->lock);
@@ -146,7 +150,7 @@ static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 		/* Anything but a verified 206 is an error whose body we do not want. */
 		t->checked = true;
 		t->rejected = t->resp.status != 206 || transfer_check_headers(t, reason, sizeof(reason));
-		req->ttfb_us = g_get_monotonic_time() - t->submitted_us;
+		req->ttfb_us = g_get_monotonic_time() - t->started_us;
 	}
 	if (t->rejected)
 		return 0;
@@ -190,6 +194,7 @@ static void transfer_start(struct origin *o, struct transfer *t)
 	t->overflow = false;
 	t->sink_err = 0;
 	req->attempts++;
+	t->started_us = g_get_monotonic_time();
 	__atomic_fetch_add(&o->n_requests, 1, __ATOMIC_RELAXED);
 	curl_multi_add_handle(o->multi, t->easy);
 	g_ptr_array_add(o->running, t);
@@ -218,8 +223,11 @@ static void transfer_finish(struct origin *o, struct transfer *t, int err, const
 
 	http_response_clear(&t->resp);
 	req->elapsed_us = g_get_monotonic_time() - t->submitted_us;
+	req->transfer_us = t->started_us ? g_get_monotonic_time() - t->started_us : 0;
 	if (err)
 		__atomic_fetch_add(&o->n_failures, 1, __ATOMIC_RELAXED);
+	if (req->priority == ORIGIN_PRIORITY_DEMAND)
+		__atomic_fetch_sub(&o->n_demand, 1, __ATOMIC_RELAXED);
 	g_free(t);
 	req->done(req, err, reason);
 }
@@ -440,4 +448,5 @@ void origin_get_counters(struct origin *o, struct origin_counters *out)
 	out->failures = __atomic_load_n(&o->n_failures, __ATOMIC_RELAXED);
 	out->queued = __atomic_load_n(&o->n_queued, __ATOMIC_RELAXED);
 	out->in_flight = __atomic_load_n(&o->active, __ATOMIC_RELAXED);
+	out->demand = __atomic_load_n(&o->n_demand, __ATOMIC_RELAXED);
 }

@@ -79,7 +79,7 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 	if (st->demand_waiting > 0 || st->host_pressure > params->busy_pressure)
 		out->predictive_p = 1.01;
 	out->background = params->bg_bandwidth > 0 && link_idle &&
-			  st->host_pressure < params->idle_pressure &&
+			  (st->host_pressure < params->idle_pressure || params->idle_pressure >= 1.0) &&
 			  st->inflight_bytes < out->budget_bytes;
 }
 

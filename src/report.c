@@ -38,7 +38,51 @@ static void sum_into(struct image_stats *sum, const struct image_stats *s)
 	sum->readahead_bytes += stats_get(&s->readahead_bytes);
 }
 
-static void image_json(GString *out, struct image *img)
+static const char *const source_names[IMAGE_N_SOURCES] = {"critical", "predictive",
+							   "background", "readahead"};
+
+static void prefetch_json(GString *out, struct image *img)
+{
+	const struct image_stats *s = image_stats(img);
+	uint64_t ahead = 0, used = 0, wasted = 0, missed = stats_get(&s->demand_blocks);
+
+	g_string_append(out, "\"prefetch\": {\"tiers\": {");
+	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
+		uint64_t blocks = stats_get(&s->ahead_blocks[i]);
+		uint64_t bytes = stats_get(&s->ahead_bytes[i]);
+		uint64_t u = stats_get(&s->ahead_used_blocks[i]);
+
+		ahead += blocks;
+		used += u;
+		wasted += blocks > u ? (blocks - u) * image_block_size(img) : 0;
+		g_string_append_printf(out,
+				       "%s\"%s\": {\"blocks\": %" G_GUINT64_FORMAT
+				       ", \"bytes\": %" G_GUINT64_FORMAT ", \"used_blocks\": %" G_GUINT64_FORMAT
+				       "}",
+				       i ? ", " : "", source_names[i], blocks, bytes, u);
+	}
+	g_string_append_printf(out,
+			       "}, \"accuracy\": %.4f, \"coverage\": %.4f, \"wasted_bytes\": %" G_GUINT64_FORMAT
+			       ", \"late_reads\": %" G_GUINT64_FORMAT ", \"inflight_bytes\": %" G_GUINT64_FORMAT "}",
+			       ahead ? (double)used / (double)ahead : 0.0,
+			       used + missed ? (double)used / (double)(used + missed) : 0.0, wasted,
+			       stats_get(&s->late_reads), stats_get(&s->ahead_inflight_bytes));
+}
+
+static void model_json(GString *out, struct learner_image *li)
+{
+	struct learner_image_stats ls;
+
+	learner_image_stats(li, &ls);
+	g_string_append_printf(out,
+			       "\"model\": {\"name\": \"%s\", \"confidence\": %.4f, \"entropy\": %.4f"
+			       ", \"bytes\": %" G_GSIZE_FORMAT ", \"events\": %" G_GUINT64_FORMAT
+			       ", \"dropped_events\": %" G_GUINT64_FORMAT ", \"state_loaded\": %s}",
+			       ls.model, ls.confidence, ls.entropy, ls.model_bytes, ls.events,
+			       ls.dropped_events, ls.state_loaded ? "true" : "false");
+}
+
+static void image_json(GString *out, struct image *img, struct learner_image *li)
 {
 	struct store *store = image_store(img);
 	uint64_t blocks = store_block_count(store), cached = store_cached_blocks(store);
@@ -56,12 +100,19 @@ static void image_json(GString *out, struct image *img)
 	stats_histogram_json(out, "hit_latency", &image_stats(img)->hit_latency);
 	g_string_append(out, ", ");
 	stats_histogram_json(out, "miss_latency", &image_stats(img)->miss_latency);
+	g_string_append(out, ", ");
+	prefetch_json(out, img);
+	if (li) {
+		g_string_append(out, ", ");
+		model_json(out, li);
+	}
 	g_string_append(out, "}");
 }
 
-char *report_json(struct image *const *images, guint n_images, struct origin *origin,
-		  gint64 started_us)
+char *report_json(struct image *const *images, struct learner_image *const *learned,
+		  guint n_images, struct origin *origin, struct link *link, gint64 started_us)
 {
+	double rtt_us = 0, bandwidth = 0;
 	GString *out = g_string_new("{\"version\": 1, ");
 	struct origin_counters oc = {0};
 	struct image_stats total = {0};
@@ -77,6 +128,10 @@ char *report_json(struct image *const *images, guint n_images, struct origin *or
 			       ", \"in_flight\": %" G_GUINT64_FORMAT "}, ",
 			       oc.requests, oc.bytes, oc.retries, oc.failures, oc.queued,
 			       oc.in_flight);
+	if (link)
+		link_get(link, &rtt_us, &bandwidth);
+	g_string_append_printf(out, "\"link\": {\"rtt_ms\": %.3f, \"bandwidth_mbit\": %.1f}, ",
+			       rtt_us / 1000.0, bandwidth * 8 / 1e6);
 	for (guint i = 0; i < n_images; i++)
 		sum_into(&total, image_stats(images[i]));
 	g_string_append(out, "\"total\": {");
@@ -85,7 +140,7 @@ char *report_json(struct image *const *images, guint n_images, struct origin *or
 	for (guint i = 0; i < n_images; i++) {
 		if (i)
 			g_string_append(out, ", ");
-		image_json(out, images[i]);
+		image_json(out, images[i], learned ? learned[i] : NULL);
 	}
 	g_string_append(out, "]}\n");
 	return g_string_free(out, FALSE);

@@ -67,7 +67,7 @@ mbps() { python3 -c "print(f'{$1 / $2 / 1e6:.0f}')"; }
 timed() {
 	local t0 t1
 	t0=$(date +%s.%N)
-	"$@" >/dev/null
+	"$@" >/dev/null 2>&1
 	t1=$(date +%s.%N)
 	python3 -c "print($t1 - $t0)"
 }
@@ -133,8 +133,9 @@ fio_rand() { # fio_rand FILE -> "IOPS p99_ms"
 	fio --name=rand --filename="$1" --readonly --rw=randread --bs=4k --numjobs=4 \
 		--ioengine=psync --time_based --runtime="$fio_s" --invalidate=0 --group_reporting \
 		--output-format=json 2>/dev/null |
-		python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]
-print(f"{j[\"iops\"]:.0f} {j[\"clat_ns\"][\"percentile\"][\"99.000000\"]/1e6:.3f}")'
+		python3 -c 'import json, sys
+j = json.load(sys.stdin)["jobs"][0]["read"]
+print("%.0f %.3f" % (j["iops"], j["clat_ns"]["percentile"]["99.000000"] / 1e6))'
 }
 mount_fg "$url/img.raw"
 cat "$w/mnt/img.raw" >/dev/null

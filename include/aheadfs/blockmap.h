@@ -27,6 +27,12 @@ bool blockmap_test(const struct blockmap *map, uint64_t block);
 void blockmap_set(struct blockmap *map, uint64_t block);
 void blockmap_clear(struct blockmap *map, uint64_t block);
 
+/* Clear a bit; true when it was set (atomic, so two readers never both see it set). */
+bool blockmap_test_and_clear(struct blockmap *map, uint64_t block);
+
+/* True when any block of [first, first + count) is set. */
+bool blockmap_test_any(const struct blockmap *map, uint64_t first, uint64_t count);
+
 /* True when every block of [first, first + count) is set. */
 bool blockmap_test_all(const struct blockmap *map, uint64_t first, uint64_t count);
 

@@ -16,6 +16,8 @@
 #include <glib.h>
 
 #include "aheadfs/image.h"
+#include "aheadfs/learner.h"
+#include "aheadfs/link.h"
 #include "aheadfs/origin.h"
 
 enum {
@@ -28,8 +30,11 @@ enum {
 /* What the operations work on; the session's userdata. Fixed after mount. */
 struct fs {
 	struct image **images;
+	struct learner_image **learned; /* per image, same index */
 	guint n_images;
 	struct origin *origin;
+	struct learner *learner;
+	struct link link;
 	gint64 started_us; /* monotonic, for uptime */
 	time_t mounted_at; /* wall clock, for the directories' times */
 	uid_t uid;

@@ -22,9 +22,20 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "aheadfs/model.h"
 #include "aheadfs/origin.h"
+#include "aheadfs/prefetch.h"
 #include "aheadfs/stats.h"
 #include "aheadfs/store.h"
+
+/* Who fetched a block ahead of its reader: the prefetch tiers, plus streaming readahead. */
+#define IMAGE_SOURCE_READAHEAD PREFETCH_N_TIERS
+#define IMAGE_N_SOURCES (PREFETCH_N_TIERS + 1)
+
+struct link;
+
+/* Told about every demand read, on the reading thread; must be quick and not block. */
+typedef void (*image_access_fn)(void *opaque, const struct model_event *event);
 
 struct image_config {
 	const char *name;
@@ -34,6 +45,9 @@ struct image_config {
 	struct origin *origin;		/* shared, not owned */
 	uint64_t max_request_bytes;	/* largest single range GET */
 	bool readahead;			/* fetch ahead of streaming readers */
+	struct link *link;		/* fed with every finished transfer; may be NULL */
+	image_access_fn on_access;	/* may be NULL */
+	void *on_access_opaque;
 };
 
 /* Counters of one image; see stats.h for the update rules. */
@@ -49,6 +63,14 @@ struct image_stats {
 	uint64_t uncached_fetches; /* fetched but could not be cached (cache disk full) */
 	uint64_t readahead_fetches; /* range requests made ahead of a streaming reader */
 	uint64_t readahead_bytes;
+	uint64_t late_reads;	    /* waited for a block a prefetch had in flight */
+	uint64_t demand_blocks;	    /* blocks fetched because a reader missed them */
+	/* Per source (IMAGE_SOURCE_* / enum prefetch_tier): fetched ahead, and later read. */
+	uint64_t ahead_blocks[IMAGE_N_SOURCES];
+	uint64_t ahead_bytes[IMAGE_N_SOURCES];
+	uint64_t ahead_used_blocks[IMAGE_N_SOURCES];
+	uint64_t ahead_inflight_bytes; /* requested ahead, not arrived yet */
+	uint64_t last_miss_us;	       /* monotonic time of the last demand fetch */
 	struct stats_histogram hit_latency;
 	struct stats_histogram miss_latency;
 };
@@ -82,5 +104,16 @@ const struct image_stats *image_stats(const struct image *img);
  * origin could not deliver (logged once, with URL, offset and reason).
  */
 int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out);
+
+/*
+ * For the prefetcher. image_drop_unwanted() removes from `preds` the blocks that are
+ * cached or in flight and returns how many are left. image_prefetch() starts fetches for
+ * the chosen blocks (adjacent ones of one tier coalesced) and returns the bytes asked
+ * for. image_fill() asks for the lowest absent blocks, up to `quota` bytes (background).
+ */
+size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, size_t n);
+uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices, size_t n);
+uint64_t image_fill(struct image *img, uint64_t quota);
+uint64_t image_block_count(const struct image *img);
 
 #endif

@@ -18,6 +18,8 @@
 #define OPTIONS_DEFAULT_CONNECTIONS 8
 #define OPTIONS_DEFAULT_TIMEOUT_S 30
 #define OPTIONS_DEFAULT_RETRIES 3
+#define OPTIONS_DEFAULT_MODEL "hybrid"
+#define OPTIONS_DEFAULT_MODEL_MEMORY (16 << 20)
 
 struct options {
 	GArray *images; /* of struct manifest_entry: what to mount */
@@ -30,7 +32,15 @@ struct options {
 	char **headers; /* "Name: value", NULL-terminated */
 	char *cafile;
 	bool insecure;
-	bool prefetch; /* fetch ahead of readers (readahead of streams); off: on demand only */
+	bool prefetch; /* fetch ahead of readers (readahead, learned tiers, fill); off: on demand */
+	char *state_dir;	   /* learned state; default CACHE_DIR/state */
+	char *model;		   /* predictor: none sequential markov profile hybrid */
+	uint64_t model_memory;	   /* bytes per image model */
+	double critical_p;	   /* prefetch tier thresholds */
+	double predictive_p;
+	uint64_t critical_window_ms;
+	uint64_t bg_bandwidth;	   /* background fill, bytes/s; 0 = off */
+	double idle_pressure;	   /* host pressure under which the host counts as idle */
 	bool show_help;
 	bool show_version;
 };

@@ -95,8 +95,9 @@ struct origin_request {
 
 	/* Results, valid in done(). */
 	unsigned attempts;
-	gint64 ttfb_us;	   /* submit to first byte of the last attempt */
-	gint64 elapsed_us; /* submit to done */
+	gint64 ttfb_us;	    /* start of the last attempt to its first byte: the RTT */
+	gint64 transfer_us; /* start of the last attempt to done */
+	gint64 elapsed_us;  /* submit to done, queueing and retries included */
 };
 
 struct origin_counters {
@@ -106,6 +107,7 @@ struct origin_counters {
 	uint64_t failures;  /* requests that failed for good */
 	uint64_t queued;    /* waiting for a connection */
 	uint64_t in_flight; /* transfers running */
+	uint64_t demand;    /* demand requests queued or running */
 };
 
 struct origin;

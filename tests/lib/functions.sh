@@ -124,6 +124,26 @@ CONF
 	BASE_URL="http://127.0.0.1:$NGINX_PORT"
 }
 
+# start_slow_origin RTT_MS [MBIT]: the benchmark's origin with an emulated WAN link,
+# serving $T/www; sets ORIGIN_URL, ORIGIN_PID, ORIGIN_LOG.
+start_slow_origin() {
+	local bin="$top_builddir/contrib/bench/aheadfs-origin"
+	[ -x "$bin" ] || bail "$bin is not built"
+	mkdir -p "$T/www"
+	ORIGIN_LOG="$T/origin.log"
+	"$bin" --root "$T/www" --port 0 --rtt-ms "$1" --bandwidth-mbit "${2:-0}" \
+		--log "$ORIGIN_LOG" --max-seconds "${TEST_TIMEOUT:-300}" >"$T/origin.out" &
+	ORIGIN_PID=$!
+	CLEANUP_PIDS+=("$ORIGIN_PID")
+	wait_for 10 grep -q '^port=' "$T/origin.out" || bail "the slow origin did not start"
+	ORIGIN_URL="http://127.0.0.1:$(sed -n 's/^port=//p' "$T/origin.out")"
+}
+
+# json_get FILE EXPR: evaluate a Python expression over the parsed JSON `s`.
+json_get() {
+	python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
 stop_nginx() {
 	kill "$NGINX_PID" 2>/dev/null
 	wait_for 10 bash -c "! kill -0 $NGINX_PID" || kill -9 "$NGINX_PID" 2>/dev/null
@@ -163,12 +183,19 @@ mount_aheadfs_fg() {
 }
 
 unmount_aheadfs() {
+	local lock
 	fusermount3 -u "$1"
 	# A foreground instance: wait until it has flushed and exited.
 	if [ -n "${AHEADFS_PID:-}" ]; then
 		wait_for 20 bash -c "! kill -0 $AHEADFS_PID"
 		AHEADFS_PID=
 	fi
+	# A daemon: it has finished (cache flushed, learned state saved) when it lets go of
+	# its cache locks.
+	for lock in "$T"/cache/*/lock; do
+		[ -e "$lock" ] && wait_for 20 flock -n "$lock" true
+	done
+	return 0
 }
 
 # Range GETs nginx answered for URI, as "first last" lines.

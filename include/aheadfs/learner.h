@@ -1,0 +1,81 @@
+/*
+ * learner: the model thread. It learns each image's access sequence from the demand
+ * reads and drives the prefetcher.
+ *
+ *   image_read (FUSE threads) --learner_record--> event ring --> learner thread:
+ *       model_observe; append to the access log
+ *       model_predict --> image_drop_unwanted --> prefetch_plan --> image_prefetch
+ *       background quota --> image_fill (completes the image while idle)
+ *
+ * What is learned lives apart from the data, under STATE_DIR, per image version:
+ *
+ *   STATE_DIR/<first 20 hex digits of sha256(URL "\n" validator "\n" block size)>/
+ *       model        the predictor's state (model_save format), loaded at mount
+ *       access.log   the demand accesses of every mount (tracefile ACCESS_LOG format),
+ *                    rotated to access.log.1 past 32 MiB
+ *       source       the URL and validator, for people copying state between hosts
+ *
+ * so a host can start with learned state and an empty data cache, and a state directory
+ * copied from another host applies to the same image version only.
+ */
+#ifndef AHEADFS_LEARNER_H
+#define AHEADFS_LEARNER_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "aheadfs/image.h"
+#include "aheadfs/link.h"
+#include "aheadfs/model.h"
+#include "aheadfs/origin.h"
+#include "aheadfs/prefetch.h"
+
+struct learner_config {
+	const char *state_dir;
+	const char *model;	/* model name, e.g. "hybrid" */
+	size_t model_memory;	/* bytes per image model */
+	bool prefetch;		/* act on predictions; off: learn only */
+	struct prefetch_params params;
+	uint64_t horizon_us;	/* how far ahead predictions look */
+	struct origin *origin;	/* for the demand queue */
+	struct link *link;
+};
+
+/* One image's hook: pass as image_config.on_access / on_access_opaque. */
+struct learner_image;
+
+struct learner;
+
+struct learner *learner_new(const struct learner_config *cfg, GError **error);
+
+/*
+ * Register an image before the thread starts: loads its learned state (a missing file is
+ * a fresh start, an unusable one is logged, discarded and rebuilt). The returned hook is
+ * what image_config.on_access_opaque must be.
+ */
+struct learner_image *learner_add_image(struct learner *l, const char *url, const char *validator,
+					uint64_t nblocks, uint32_t block_size, GError **error);
+void learner_attach(struct learner_image *li, struct image *img);
+void learner_on_access(void *opaque, const struct model_event *event);
+
+/* Start the thread: a new session for every image (the profile fires its critical tier). */
+void learner_start(struct learner *l);
+/* Stop the thread, save every model, close the logs, free. */
+void learner_free(struct learner *l);
+
+/* Ask the thread to write a summary line to the log (async-signal-safe). */
+void learner_request_summary(struct learner *l);
+
+struct learner_image_stats {
+	const char *model;
+	double confidence;
+	double entropy;
+	size_t model_bytes;
+	uint64_t events;
+	uint64_t dropped_events;
+	bool state_loaded;
+};
+
+void learner_image_stats(struct learner_image *li, struct learner_image_stats *out);
+
+#endif

@@ -1,0 +1,59 @@
+#!/bin/bash
+# Learning and prefetch end to end, against an origin with 20 ms of added latency:
+# a read sequence replayed after a remount (data cache emptied, learned state kept) is
+# served from prefetched blocks; an unlearned random pattern wastes little; background
+# fill completes the image, after which the origin is not needed.
+. "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
+tap_plan 7
+start_slow_origin 20
+make_image "$T/www/disk.raw" 64
+opts="state_dir=$T/state,bg_bandwidth=0"
+replay="$top_srcdir/tests/helpers/replay_reads.py"
+
+mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" -o "$opts"
+t1=$(python3 "$replay" "$T/mnt/disk.raw" 7 150)
+unmount_aheadfs "$T/mnt"
+check "first pass: the model state was saved" test -s "$(ls "$T"/state/*/model)"
+check "first pass: the access log has the reads" \
+	test "$(grep -c ',R$' "$(ls "$T"/state/*/access.log)")" -ge 150
+
+rm -rf "$T/cache" # the data cache goes, the learned state stays
+mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" -o "$opts"
+t2=$(python3 "$replay" "$T/mnt/disk.raw" 7 150)
+cp "$T/mnt/.aheadfs/stats" "$T/stats2.json"
+unmount_aheadfs "$T/mnt"
+diag "first pass ${t1}s, learned pass ${t2}s"
+diag "$(json_get "$T/stats2.json" 's["images"][0]["prefetch"]')"
+check "learned pass: >= 90% of demanded blocks came from prefetch (coverage)" \
+	python3 -c "import sys; sys.exit(not $(json_get "$T/stats2.json" 's["images"][0]["prefetch"]["coverage"]') >= 0.9)"
+check "learned pass: faster than the first (${t1}s -> ${t2}s)" \
+	python3 -c "import sys; sys.exit(not $t2 < $t1)"
+check "learned pass: the state was loaded" \
+	test "$(json_get "$T/stats2.json" 's["images"][0]["model"]["state_loaded"]')" = True
+
+# An access pattern nothing was learned about: prefetch must not flood the link.
+rm -rf "$T/cache" "$T/state"
+mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" -o "$opts"
+python3 "$replay" "$T/mnt/disk.raw" 99 150 >/dev/null
+cp "$T/mnt/.aheadfs/stats" "$T/stats3.json"
+unmount_aheadfs "$T/mnt"
+wasted=$(json_get "$T/stats3.json" 's["images"][0]["prefetch"]["wasted_bytes"]')
+demanded=$(json_get "$T/stats3.json" 's["images"][0]["fetched_bytes"]')
+check "random pattern: wasted bytes ($wasted) stay under half the demanded bytes ($demanded)" \
+	test "$wasted" -le "$((demanded / 2))"
+
+# Background fill completes the image; then the origin can go away. (idle_pressure=1:
+# the test machine may be busy, and host pressure has its own unit test.)
+rm -rf "$T/cache"
+mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" \
+	-o "state_dir=$T/state,bg_bandwidth=64M,idle_pressure=1"
+t0=$(date +%s.%N)
+filled() { test "$(json_get "$T/mnt/.aheadfs/stats" 's["images"][0]["fill"]')" = 1.0; }
+wait_for 60 filled
+diag "background fill of 64 MiB took $(python3 -c "print(round($(date +%s.%N) - $t0, 2))") s"
+kill "$ORIGIN_PID"
+wait "$ORIGIN_PID" 2>/dev/null
+check "background fill completed the image; with the origin gone every byte reads" \
+	cmp "$T/mnt/disk.raw" "$T/www/disk.raw"
+unmount_aheadfs "$T/mnt"
+tap_done
