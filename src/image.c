@@ -33,9 +33,9 @@
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
 
-#define RA_START_BYTES (512 * 1024)
-#define RA_MAX_BYTES (16 * 1024 * 1024)
-#define RA_REQUEST_BYTES (2 * 1024 * 1024)
+#define RA_START_BYTES (UINT64_C(512) << 10)
+#define RA_MAX_BYTES (UINT64_C(16) << 20)
+#define RA_REQUEST_BYTES (UINT64_C(2) << 20)
 
 /*
  * One range request covering blocks [first, first + count). Its bytes stream straight
@@ -339,7 +339,7 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to, int source,
 				  GPtrArray *starts)
 {
-	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, 1));
+	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, UINT64_C(1)));
 	uint64_t b = from, e;
 
 	while (b < to) {
@@ -361,8 +361,8 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 {
 	uint64_t end = span.first + span.count;
 	uint64_t nblocks = store_block_count(img->store);
-	uint64_t start = MAX(RA_START_BYTES >> img->shift, 1);
-	uint64_t max = MAX(RA_MAX_BYTES >> img->shift, 1);
+	uint64_t start = MAX(RA_START_BYTES >> img->shift, UINT64_C(1));
+	uint64_t max = MAX(RA_MAX_BYTES >> img->shift, UINT64_C(1));
 	bool streaming = span.first <= img->ra_expect && img->ra_expect <= end && span.first > 0;
 
 	if (img->changed || !img->readahead)
@@ -591,7 +591,7 @@ size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, si
 uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices, size_t n)
 {
 	g_autoptr(GPtrArray) starts = g_ptr_array_new();
-	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, 1));
+	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, UINT64_C(1)));
 	uint64_t bytes = 0;
 	size_t i = 0;
 
@@ -618,7 +618,7 @@ uint64_t image_fill(struct image *img, uint64_t quota)
 {
 	g_autoptr(GPtrArray) starts = g_ptr_array_new();
 	uint64_t nblocks = store_block_count(img->store);
-	uint64_t want = MAX(quota >> img->shift, 1), bytes = 0;
+	uint64_t want = MAX(quota >> img->shift, UINT64_C(1)), bytes = 0;
 
 	g_mutex_lock(&img->lock);
 	/* A pass over the image is done but holes remain (failed fetches): start over. */

@@ -39,6 +39,33 @@ static void test_defaults(void)
 	g_assert_cmpstr(e->name, ==, "vm.raw");
 	g_assert_cmpstr(e->url, ==, "http://h/images/vm.raw");
 	g_assert_nonnull(o.cache_dir);
+	g_assert_true(o.prefetch);
+	g_assert_cmpstr(o.model, ==, "hybrid");
+	g_assert_true(g_str_has_prefix(o.state_dir, o.cache_dir));
+	g_assert_cmpuint(o.bg_bandwidth, ==, 12500000);
+	options_clear(&o);
+}
+
+static void test_learning_options(void)
+{
+	const char *argv[] = {"-o",
+			      "prefetch=off,model=markov,model_memory=1M,critical_p=0.7,"
+			      "predictive_p=0.3,critical_window=500,bg_bandwidth=0,"
+			      "state_dir=/srv/state,idle_pressure=1",
+			      "http://h/vm.raw", "/mnt", NULL};
+	struct options o;
+	g_autofree char *err = parse(&o, argv);
+
+	g_assert_null(err);
+	g_assert_false(o.prefetch);
+	g_assert_cmpstr(o.model, ==, "markov");
+	g_assert_cmpuint(o.model_memory, ==, 1 << 20);
+	g_assert_cmpfloat(o.critical_p, ==, 0.7);
+	g_assert_cmpfloat(o.predictive_p, ==, 0.3);
+	g_assert_cmpuint(o.critical_window_ms, ==, 500);
+	g_assert_cmpuint(o.bg_bandwidth, ==, 0);
+	g_assert_cmpfloat(o.idle_pressure, ==, 1.0);
+	g_assert_cmpstr(o.state_dir, ==, "/srv/state");
 	options_clear(&o);
 }
 
@@ -97,6 +124,13 @@ static const struct bad_case bad_cases[] = {
 	{{"-o", "timeout=", "http://h/a", "/m"}, "timeout"},
 	{{"-o", "retries=101", "http://h/a", "/m"}, "retries"},
 	{{"-o", "prefetch=maybe", "http://h/a", "/m"}, "prefetch: \"maybe\" is neither on nor off"},
+	{{"-o", "model=lstm2", "http://h/a", "/m"}, "model: \"lstm2\" is not one of"},
+	{{"-o", "critical_p=1.5", "http://h/a", "/m"}, "critical_p: \"1.5\" is not a probability"},
+	{{"-o", "predictive_p=x", "http://h/a", "/m"}, "predictive_p"},
+	{{"-o", "model_memory=1K", "http://h/a", "/m"}, "model_memory: at least 64K"},
+	{{"-o", "bg_bandwidth=fast", "http://h/a", "/m"}, "bg_bandwidth: \"fast\" is not a size"},
+	{{"-o", "critical_window=-1", "http://h/a", "/m"}, "critical_window"},
+	{{"-o", "state_dir=rel", "http://h/a", "/m"}, "state_dir: \"rel\" is not an absolute path"},
 	{{"-o", "header=NoColon", "http://h/a", "/m"}, "header: \"NoColon\" is not NAME:VALUE"},
 	{{"-o", "cache_dir=relative", "http://h/a", "/m"}, "not an absolute path"},
 	{{"-o", "cafile=/nonexistent/ca.pem", "http://h/a", "/m"}, "cafile: cannot read"},
@@ -168,6 +202,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/options/defaults", test_defaults);
 	g_test_add_func("/options/values", test_values);
+	g_test_add_func("/options/learning", test_learning_options);
 	g_test_add_func("/options/sizes", test_sizes);
 	g_test_add_func("/options/bad-values", test_bad_values);
 	g_test_add_func("/options/manifest", test_manifest);
