@@ -46,6 +46,7 @@ struct ctl_replay_args {
 	gboolean split;
 	gboolean reads_only;
 	gboolean no_background;
+	gboolean observe_at_issue;
 };
 
 static void ctl_replay_args_clear(struct ctl_replay_args *a)
@@ -169,6 +170,7 @@ static gboolean ctl_replay_params(const struct ctl_replay_args *a, struct replay
 		p->horizon_us = (uint64_t)llround(v * 1e3);
 	}
 	p->background = !a->no_background;
+	p->observe_at_issue = a->observe_at_issue;
 	return TRUE;
 }
 

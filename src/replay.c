@@ -19,9 +19,12 @@
  *   one tier, in the order chosen (at most 2 MiB) --> background quota --> fill from the
  *   lowest block not cached (image_fill)
  *
- * The learner plans after every read and every tick_us (20 ms, learner.c's TICK_US)
- * after its last plan, so profile blocks coming due and a budget freed by arrivals are
- * acted on while the reader thinks or waits.
+ * The learner hears of a read when it is answered (image_tell() runs after the wait),
+ * stamped with the read's start: a hit at once, a miss or late read one wait later.
+ * observe_at_issue tells it at the start instead, to measure what that lead time is worth.
+ * It plans on every event and every tick_us (20 ms, learner.c's TICK_US) after its last
+ * plan, so profile blocks coming due and a budget freed by arrivals are acted on while
+ * the reader thinks or waits.
  *
  * Link. `connections` transfers run at once; prefetches may hold at most
  * connections - max(1, connections / 4) of them (origin.c), queued demand starts before
@@ -140,6 +143,7 @@ struct replay_sim {
 	uint64_t wait_first, wait_end, wait_pending;
 	uint64_t read_issue_ns;
 	enum model_access_kind read_kind;
+	struct model_event read_event; /* for the learner, once the read is answered */
 
 	struct replay_result *res; /* of the session running */
 	uint64_t obs_ns, pred_ns;
@@ -451,12 +455,25 @@ static void sim_plan(struct replay_sim *s)
 	s->next_plan_ns = s->now + s->p->tick_us * 1000;
 }
 
+/*
+ * The learner hears of the read: image_tell() reports a read when it is answered, stamped
+ * with its start, and the learner plans as soon as it has the event.
+ */
+static void sim_tell(struct replay_sim *s)
+{
+	uint64_t t0 = replay_clock_ns();
+
+	model_observe(s->model, &s->read_event);
+	s->obs_ns += replay_clock_ns() - t0;
+	s->res->observes++;
+	sim_plan(s);
+}
+
 /* The reader issues one read now. Returns false if it fell wholly past the image. */
 static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 {
-	uint64_t bs = s->p->block_size, first, end, absent = 0, inflight = 0, t0;
+	uint64_t bs = s->p->block_size, first, end, absent = 0, inflight = 0;
 	struct replay_result *res = s->res;
-	struct model_event ev;
 
 	if (rec->length == 0 || rec->offset >= s->nblocks * bs) {
 		res->skipped_reads++;
@@ -518,20 +535,15 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 	s->wait_pending = absent + inflight;
 	s->read_issue_ns = s->now;
 
-	/* The mount tells the learner when the read is answered; here the order is the same
-	 * and the clock stands still in between, so tell it now with the read's start time,
-	 * as image_tell() does. */
-	ev = (struct model_event){
+	s->read_event = (struct model_event){
 	    .time_us = s->now / 1000,
 	    .block = first,
 	    .nblocks = (uint32_t)MIN(end - first, UINT32_MAX),
 	    .kind = s->read_kind,
 	};
-	t0 = replay_clock_ns();
-	model_observe(s->model, &ev);
-	s->obs_ns += replay_clock_ns() - t0;
-	res->observes++;
-	sim_plan(s);
+	sim_start_ready(s);
+	if (!s->waiting || s->p->observe_at_issue)
+		sim_tell(s);
 	return true;
 }
 
@@ -543,6 +555,8 @@ static void sim_read_done(struct replay_sim *s)
 	if (s->read_kind == MODEL_ACCESS_LATE)
 		s->res->stall_late_s += (double)waited / 1e9;
 	s->waiting = false;
+	if (!s->p->observe_at_issue)
+		sim_tell(s);
 }
 
 static void sim_drop_requests(struct replay_sim *s)
@@ -885,6 +899,8 @@ char *replay_result_to_json(const struct replay_result *r, const struct replay_p
 	json_number(out, "horizon_s", (double)p->horizon_us / 1e6, 3);
 	g_string_append(out, ", ");
 	json_number(out, "tick_ms", (double)p->tick_us / 1e3, 3);
-	g_string_append_printf(out, ", \"background\": %s}}", p->background ? "true" : "false");
+	g_string_append_printf(out, ", \"background\": %s, \"observe_at_issue\": %s}}",
+			       p->background ? "true" : "false",
+			       p->observe_at_issue ? "true" : "false");
 	return g_string_free(out, FALSE);
 }

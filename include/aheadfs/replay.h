@@ -57,6 +57,8 @@ struct replay_params {
 	uint64_t horizon_us;		  /* model_predict() horizon; default 10 s */
 	uint64_t tick_us;		  /* the learner also plans every tick; default 20 ms */
 	size_t max_predictions;		  /* per model_predict() call; default 1024 */
+	bool observe_at_issue;		  /* tell the model of a read when it starts, not when it is
+					   * answered as the mount does (default false) */
 };
 
 void replay_params_init(struct replay_params *params);

@@ -276,6 +276,30 @@ static void test_replay_think_time(void)
 	g_assert_cmpfloat_with_epsilon(r.elapsed_s, 0.020, US);
 }
 
+/* The background tier fills an idle image; it is counted apart from the predictions. */
+static void test_replay_background_apart(void)
+{
+	g_autoptr(tracefile) t = test_trace_new(TRUE);
+	struct replay_params p;
+	struct replay_result r;
+
+	test_trace_add(t, 0, 10 * BS, BS, 'R');
+	test_trace_add(t, 5, 90 * BS, BS, 'R');
+	test_params(&p, "none", 20, 200);
+	p.image_size = 100 * BS;
+	p.background = true;
+	test_run(&p, NULL, t, &r);
+	/* Idle from the start: the whole image (under the 8 MiB budget) goes out at once. */
+	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].blocks, ==, 100);
+	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].used_blocks, ==, 2);
+	g_assert_cmpuint(r.prefetched_blocks, ==, 0);
+	g_assert_cmpuint(r.wasted_bytes, ==, 0);
+	g_assert_cmpfloat(r.accuracy, ==, 0);
+	g_assert_cmpuint(r.demand_misses, ==, 0);
+	g_assert_cmpuint(r.late + r.hits, ==, 2);
+	g_assert_cmpuint(r.bytes_fetched, ==, 100 * BS);
+}
+
 static void test_replay_errors(void)
 {
 	g_autoptr(tracefile) t = test_trace_new(TRUE);
@@ -321,6 +345,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/replay/deterministic", test_replay_deterministic);
 	g_test_add_func("/replay/demand-first", test_replay_demand_first);
 	g_test_add_func("/replay/think-time", test_replay_think_time);
+	g_test_add_func("/replay/background-apart", test_replay_background_apart);
 	g_test_add_func("/replay/errors", test_replay_errors);
 	return g_test_run();
 }
