@@ -243,6 +243,8 @@ static int ctl_replay(int argc, char **argv)
 	     "auto, csv, access-log, cloudphysics or arc", "FMT"},
 	    {"no-background", 0, 0, G_OPTION_ARG_NONE, &a.no_background, "no background fill tier",
 	     NULL},
+	    {"observe-at-issue", 0, 0, G_OPTION_ARG_NONE, &a.observe_at_issue,
+	     "tell the model of a read when it starts (the mount: when it is answered)", NULL},
 	    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.rest, NULL, "TRACE"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};

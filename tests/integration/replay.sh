@@ -6,7 +6,7 @@ requires python3
 CTL="$top_builddir/aheadfsctl"
 [ -x "$CTL" ] || bail "$CTL is not built"
 
-tap_plan 14
+tap_plan 15
 
 # A boot-like trace: 300 scattered 64K reads 5 ms apart, a few writes, a header line.
 python3 - "$T/boot.csv" <<'PY'
@@ -60,6 +60,10 @@ a, b = (json.load(open(p)) for p in sys.argv[1:])
 for d in (a, b):
     del d["ns_per_observe"], d["ns_per_predict"]
 sys.exit(0 if a == b else 1)' "$T/split1.json" "$T/split2.json"
+
+"$CTL" replay --observe-at-issue --horizon-ms=500 "$T/boot.csv" >"$T/early.json"
+check "--observe-at-issue and --horizon-ms reach the simulation" json_check "$T/early.json" \
+	'd["sim"]["observe_at_issue"] is True and d["sim"]["horizon_s"] == 0.5'
 
 "$CTL" replay --model=none --rtt-ms=10 --bandwidth-mbit=80 --reads-only --max-ops=1 \
 	"$T/boot.csv" >"$T/one.json"
