@@ -154,6 +154,8 @@ initrd_for() { printf '%s\n' "${1%.raw}.initrd"; }
 # STATEDIR is private to one presentation; `down` must work on whatever `up`
 # left in it.  Processes live at most BENCH_MAX_S seconds (default 1200).
 BENCH_MAX_S=${BENCH_MAX_S:-1200}
+# The origin lives for a whole link setting (all systems, all runs).
+BENCH_ORIGIN_MAX_S=${BENCH_ORIGIN_MAX_S:-7200}
 
 sys_stats() { :; }
 
@@ -257,10 +259,11 @@ origin_start() {
 	fi
 	bin=$(tool aheadfs-origin)
 	[ -n "$bin" ] || die "aheadfs-origin is not built (or set BENCH_ORIGIN=nginx)"
-	args=(--root "$root" --port 0 --bind 127.0.0.1 --log "$logf" --max-seconds "$BENCH_MAX_S")
+	# One origin serves a whole link setting: bounded by BENCH_ORIGIN_MAX_S.
+	args=(--root "$root" --port 0 --bind 127.0.0.1 --log "$logf" --max-seconds "$BENCH_ORIGIN_MAX_S")
 	[ "$rtt" = 0 ] || args+=(--rtt-ms "$rtt")
 	[ "$mbit" = 0 ] || args+=(--bandwidth-mbit "$mbit")
-	timeout --kill-after=5 "$((BENCH_MAX_S + 10))" "$bin" "${args[@]}" \
+	timeout --kill-after=5 "$((BENCH_ORIGIN_MAX_S + 10))" "$bin" "${args[@]}" \
 		>"$dir/origin.out" 2>"$dir/origin.err" </dev/null &
 	ORIGIN_PID=$!
 	if ! wait_for 10 grep -q '^port=' "$dir/origin.out"; then
@@ -303,7 +306,7 @@ http {
 	}
 }
 NGINX
-	timeout --kill-after=5 "$BENCH_MAX_S" nginx -c "$dir/nginx/nginx.conf" \
+	timeout --kill-after=5 "$BENCH_ORIGIN_MAX_S" nginx -c "$dir/nginx/nginx.conf" \
 		>"$dir/origin.out" 2>"$dir/origin.err" </dev/null &
 	ORIGIN_PID=$!
 	wait_for 10 curl -fsI "http://127.0.0.1:$ORIGIN_PORT/" || die "nginx did not start"

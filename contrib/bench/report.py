@@ -130,6 +130,7 @@ def summarize(outdir):
                                                             if str(r.get("run")) != "0"])}
         for m in metrics:
             row[m] = median([number(r.get(m)) for r in c["ok"]])
+        row["load"] = median([number(r.get("load")) for r in c["ok"]])
         row["requests"] = median([number(r.get("requests")) for r in c["ok"]])
         row["bytes"] = median([number(r.get("bytes")) for r in c["ok"]])
         stats = {k: [] for k in STATS_KEYS}
@@ -225,8 +226,8 @@ def write_markdown(outdir, table, settings):
             {k for r in rows for k in r if k.endswith("_s")})
         out += ["### %s: details" % wl, "",
                 "| setting | system | runs | " + " | ".join(metrics) +
-                " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB | note |",
-                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|"]
+                " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB | load | note |",
+                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|---|"]
         for r in rows:
             aheadfs = r["system"].startswith("aheadfs")
             if aheadfs and r["runs_ok"] and not r["stats_seen"]:
@@ -239,13 +240,13 @@ def write_markdown(outdir, table, settings):
             else:
                 hr = acc = wb = "-"
             note = "; ".join(x for x in (r["why"], r["notes"]) if x)
-            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 setting_label(r["setting"]), SYSTEM_LABEL.get(r["system"], r["system"]),
                 r["runs_ok"], " | ".join(fmt(r.get(m), 2) for m in metrics),
                 "-" if r["ratio"] is None else "%.2f" % r["ratio"],
                 fmt(r["requests"], 0),
                 fmt(r["bytes"] / 2**20 if r["bytes"] is not None else None),
-                hr, acc, wb, note.replace("|", "/")))
+                hr, acc, wb, fmt(r["load"]), note.replace("|", "/")))
         out.append("")
     if os.path.exists(os.path.join(outdir, "ready.png")):
         out += ["![time to ready](ready.png)", ""]
@@ -256,7 +257,7 @@ def write_markdown(outdir, table, settings):
 def write_csv(outdir, table):
     cols = ["workload", "setting", "system", "runs_ok", "runs_failed", "ready_s", "app_s",
             "loop_s", "ratio", "requests", "bytes", "hit_rate", "accuracy", "wasted_bytes",
-            "why", "notes"]
+            "load", "why", "notes"]
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)

@@ -206,7 +206,7 @@ run_one() {
 	record workload="$wl" setting="$setting" system="$sys" run="$run" \
 		ok="$([ -z "$reason" ] && echo 1 || echo 0)" reason="$reason" \
 		stats_file="$([ -f "$OUT/logs/$tag.stats.json" ] && echo "logs/$tag.stats.json")" \
-		$sum $res
+		load="$(cut -d' ' -f1 /proc/loadavg)" $sum $res
 	log "[$setting] $sys $wl run $run: ${reason:-$res} ($sum)"
 }
 
@@ -244,25 +244,29 @@ for setting in "${SET_LIST[@]}"; do
 			;;
 		*) die "unknown workload: $wl" ;;
 		esac
+		# Runs are interleaved (run 1 of every system, then run 2, ...) so
+		# that a change in the machine's load hits every system alike.
+		RUNNABLE=()
 		for sys in "${SYS_LIST[@]}"; do
 			if [ -n "${SKIP[$sys]:-}" ]; then
 				record workload="$wl" setting="$setting" system="$sys" run=0 ok=0 \
 					reason="${SKIP[$sys]}"
-				continue
-			fi
-			if [ "$wl" != boot ] && [ "${KINDS[$sys]}" = drive ]; then
+			elif [ "$wl" != boot ] && [ "${KINDS[$sys]}" = drive ]; then
 				record workload="$wl" setting="$setting" system="$sys" run=0 ok=0 \
 					reason="n/a: presents a qemu block device, not a file"
-				continue
+			else
+				[ -z "${NOTE[$sys]}" ] || record workload="$wl" setting="$setting" \
+					system="$sys" run=note ok=1 reason="${NOTE[$sys]}"
+				RUNNABLE+=("$sys")
 			fi
-			[ -z "${NOTE[$sys]}" ] || record workload="$wl" setting="$setting" \
-				system="$sys" run=note ok=1 reason="${NOTE[$sys]}"
-			if [ "$sys" = aheadfs-learned ]; then
-				export AHEADFS_LEARNED_STATE=$OUT/learned/${setting//\//-}.$wl
-				rm -rf "$AHEADFS_LEARNED_STATE"
-				run_one "$setting" "$sys" "$wl" train
-			fi
-			for ((r = 1; r <= n; r++)); do
+		done
+		export AHEADFS_LEARNED_STATE=$OUT/learned/${setting//\//-}.$wl
+		rm -rf "$AHEADFS_LEARNED_STATE"
+		for ((r = 1; r <= n; r++)); do
+			for sys in "${RUNNABLE[@]}"; do
+				if [ "$sys" = aheadfs-learned ] && [ "$r" = 1 ]; then
+					run_one "$setting" "$sys" "$wl" train
+				fi
 				run_one "$setting" "$sys" "$wl" "$r"
 			done
 		done
