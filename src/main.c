@@ -24,6 +24,7 @@
 #include "aheadfs/manifest.h"
 #include "aheadfs/options.h"
 #include "aheadfs/origin.h"
+#include "aheadfs/s3.h"
 #include "aheadfs/store.h"
 
 #define MAX_REQUEST_BYTES (4 * 1024 * 1024)
@@ -45,53 +46,68 @@ static char *escape_opt_value(const char *s)
 static void add_mount_identity(struct fuse_args *args, const struct options *opts)
 {
 	const struct manifest_entry *first = &g_array_index(opts->images, struct manifest_entry, 0);
-	g_autofree char *fsname = escape_opt_value(opts->images->len == 1 ? first->url : "aheadfs");
+	/* /proc/mounts is world-readable: no presigned URL's signature or session token. */
+	g_autofree char *shown = s3_url_redact(first->url);
+	g_autofree char *fsname = escape_opt_value(opts->images->len == 1 ? shown : "aheadfs");
 	g_autofree char *opt = g_strdup_printf("-osubtype=aheadfs,fsname=%s", fsname);
 
 	fuse_opt_add_arg(args, opt);
 }
 
-static struct image *open_image(const struct options *opts, const struct manifest_entry *e,
-				struct fs *fs, const struct origin_config *ocfg, GError **error)
+/* Probe one image's origin; warn when it cannot tell a change of the remote image. */
+static gboolean probe_image(const struct manifest_entry *e, const struct origin_config *ocfg,
+			    struct origin_info *info, GError **error)
 {
+	if (!origin_probe(ocfg, e->url, info, error))
+		return FALSE;
+	if (!*info->validator) {
+		g_autofree char *shown = s3_url_redact(e->url);
+
+		log_warning("%s: the server sends neither ETag nor Last-Modified; a change of the "
+			    "remote image cannot be detected",
+			    shown);
+	}
+	return TRUE;
+}
+
+/* Takes over `info` (cleared on return, success or not). */
+static struct image *open_image(const struct options *opts, const struct manifest_entry *e,
+				struct fs *fs, struct origin_info *info, GError **error)
+{
+	/* A presigned URL signed again is the same object: same cache, same model. */
+	g_autofree char *key = s3_url_unsigned(e->url);
+	g_autofree char *shown = s3_url_redact(e->url);
 	struct learner_image *li;
-	struct origin_info info;
 	struct store_config scfg;
 	struct image_config icfg;
 	struct store *store;
 	struct image *img;
 
-	if (!origin_probe(ocfg, e->url, &info, error))
-		return NULL;
-	if (!*info.validator)
-		log_warning("%s: the server sends neither ETag nor Last-Modified; a change of the "
-			    "remote image cannot be detected",
-			    e->url);
 	scfg = (struct store_config){
 		.cache_dir = opts->cache_dir,
-		.url = e->url,
-		.validator = info.validator,
-		.image_size = info.size,
+		.url = key,
+		.validator = info->validator,
+		.image_size = info->size,
 		.block_size = opts->block_size,
 	};
 	store = store_open(&scfg, error);
 	if (!store) {
-		origin_info_clear(&info);
+		origin_info_clear(info);
 		return NULL;
 	}
 	if (store_discarded(store))
-		log_warning("%s: previous cache discarded: %s", e->url, store_discarded(store));
-	li = learner_add_image(fs->learner, e->url, info.validator, store_block_count(store),
+		log_warning("%s: previous cache discarded: %s", shown, store_discarded(store));
+	li = learner_add_image(fs->learner, key, info->validator, store_block_count(store),
 			       opts->block_size, error);
 	if (!li) {
 		store_close(store);
-		origin_info_clear(&info);
+		origin_info_clear(info);
 		return NULL;
 	}
 	icfg = (struct image_config){
 		.name = e->name,
 		.url = e->url,
-		.info = &info,
+		.info = info,
 		.store = store,
 		.origin = fs->origin,
 		.max_request_bytes = MAX_REQUEST_BYTES,
@@ -103,7 +119,7 @@ static struct image *open_image(const struct options *opts, const struct manifes
 	img = image_new(&icfg);
 	learner_attach(li, img);
 	fs->learned[fs->n_images] = li;
-	origin_info_clear(&info);
+	origin_info_clear(info);
 	return img;
 }
 
@@ -116,7 +132,10 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 		.headers = opts->headers,
 		.cafile = opts->cafile,
 		.insecure = opts->insecure,
+		.s3 = opts->s3,
 	};
+	g_autofree struct origin_info *infos = g_new0(struct origin_info, opts->images->len);
+	gboolean ok = FALSE;
 
 	struct learner_config lcfg = {
 		.state_dir = opts->state_dir,
@@ -127,10 +146,18 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 		.link = &fs->link,
 	};
 
+	/*
+	 * Every origin answers before anything is created on disk: a mount that fails here
+	 * (403, 404, unreachable) leaves no cache or state directory behind.
+	 */
 	link_init(&fs->link);
+	for (guint i = 0; i < opts->images->len; i++)
+		if (!probe_image(&g_array_index(opts->images, struct manifest_entry, i), &ocfg,
+				 &infos[i], error))
+			goto out;
 	fs->origin = origin_new(&ocfg, error);
 	if (!fs->origin)
-		return FALSE;
+		goto out;
 	lcfg.origin = fs->origin;
 	prefetch_params_init(&lcfg.params, opts->block_size);
 	lcfg.params.critical_p = opts->critical_p;
@@ -140,18 +167,22 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 	lcfg.params.idle_pressure = opts->idle_pressure;
 	fs->learner = learner_new(&lcfg, error);
 	if (!fs->learner)
-		return FALSE;
+		goto out;
 	fs->images = g_new0(struct image *, opts->images->len);
 	fs->learned = g_new0(struct learner_image *, opts->images->len);
 	for (guint i = 0; i < opts->images->len; i++) {
 		const struct manifest_entry *e = &g_array_index(opts->images, struct manifest_entry, i);
 
-		fs->images[i] = open_image(opts, e, fs, &ocfg, error);
+		fs->images[i] = open_image(opts, e, fs, &infos[i], error);
 		if (!fs->images[i])
-			return FALSE;
+			goto out;
 		fs->n_images++;
 	}
-	return TRUE;
+	ok = TRUE;
+out:
+	for (guint i = 0; i < opts->images->len; i++)
+		origin_info_clear(&infos[i]);
+	return ok;
 }
 
 static void close_images(struct fs *fs)

@@ -37,9 +37,10 @@ gboolean manifest_name_valid(const char *name, GError **error)
 
 gboolean manifest_url_valid(const char *url, GError **error)
 {
-	if (!g_str_has_prefix(url, "http://") && !g_str_has_prefix(url, "https://")) {
+	if (!g_str_has_prefix(url, "http://") && !g_str_has_prefix(url, "https://") &&
+	    !g_str_has_prefix(url, "s3://")) {
 		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-			    "unsupported URL \"%s\" (expected http:// or https://)", url);
+			    "unsupported URL \"%s\" (expected http://, https:// or s3://)", url);
 		return FALSE;
 	}
 	if (strpbrk(url, " \t\r\n")) {

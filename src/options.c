@@ -33,6 +33,10 @@ struct raw_options {
 	char *critical_window;
 	char *bg_bandwidth;
 	char *idle_pressure;
+	char *region;
+	char *endpoint;
+	char *credentials_file;
+	int path_style;
 	int insecure;
 	GPtrArray *headers;
 	GPtrArray *positional;
@@ -66,6 +70,10 @@ static const struct fuse_opt option_specs[] = {
 	RAW("critical_window=%s", critical_window),
 	RAW("bg_bandwidth=%s", bg_bandwidth),
 	RAW("idle_pressure=%s", idle_pressure),
+	RAW("region=%s", region),
+	RAW("endpoint=%s", endpoint),
+	RAW("credentials_file=%s", credentials_file),
+	RAW("path_style", path_style),
 	RAW("insecure", insecure),
 	FUSE_OPT_KEY("header=", KEY_HEADER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -296,6 +304,89 @@ static gboolean options_take_images(struct raw_options *raw, struct options *opt
 	return name && manifest_add(opts->images, name, pos->pdata[0], error);
 }
 
+/* The signing region: -o region=, else AWS_REGION, else AWS_DEFAULT_REGION, else AWS's. */
+static const char *s3_region(const struct raw_options *raw)
+{
+	const char *env = g_getenv("AWS_REGION");
+
+	if (raw->region)
+		return raw->region;
+	if (!env || !*env)
+		env = g_getenv("AWS_DEFAULT_REGION");
+	return env && *env ? env : S3_DEFAULT_REGION;
+}
+
+/*
+ * S3: resolve s3:// URLs to the store's http(s) URLs and load the credentials. Signing is
+ * for the whole mount, so a presigned URL (it carries its own signature, and a store
+ * refuses a request signed twice) cannot share a mount with signed requests.
+ */
+static gboolean options_setup_s3(struct raw_options *raw, struct options *opts, GError **error)
+{
+	struct s3_endpoint ep = {
+		.region = s3_region(raw),
+		.endpoint = raw->endpoint,
+		.path_style = raw->path_style != 0,
+	};
+	struct s3_credentials creds = {0};
+	g_autoptr(GError) why = NULL;
+	const char *presigned = NULL;
+	bool any_s3 = false;
+
+	for (guint i = 0; i < opts->images->len; i++) {
+		const char *url = g_array_index(opts->images, struct manifest_entry, i).url;
+
+		any_s3 |= s3_url_is_s3(url);
+		if (!presigned && s3_url_is_presigned(url))
+			presigned = url;
+	}
+	if (!any_s3 && (raw->endpoint || raw->path_style)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "%s: only for s3:// URLs", raw->endpoint ? "endpoint" : "path_style");
+		return FALSE;
+	}
+	if (!any_s3 && !raw->credentials_file) {
+		if (raw->region) {
+			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "region: only for s3:// URLs or with credentials_file");
+			return FALSE;
+		}
+		return TRUE;
+	}
+	if (raw->credentials_file) {
+		if (!s3_credentials_load_file(raw->credentials_file, &creds, &why)) {
+			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "credentials_file: %s", why->message);
+			return FALSE;
+		}
+	} else if (!s3_credentials_from_env(&creds, error)) {
+		return FALSE;
+	}
+	opts->s3 = s3_signing_new(ep.region, &creds);
+	if (presigned) {
+		g_autofree char *shown = s3_url_redact(presigned);
+
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "%s is presigned: it cannot be mounted with credentials (mount it "
+			    "without s3:// images and without credentials_file)",
+			    shown);
+		return FALSE;
+	}
+	for (guint i = 0; i < opts->images->len; i++) {
+		struct manifest_entry *e = &g_array_index(opts->images, struct manifest_entry, i);
+		char *url;
+
+		if (!s3_url_is_s3(e->url))
+			continue;
+		url = s3_url_resolve(e->url, &ep, error);
+		if (!url)
+			return FALSE;
+		g_free(e->url);
+		e->url = url;
+	}
+	return TRUE;
+}
+
 static gboolean options_validate(struct raw_options *raw, struct options *opts, GError **error)
 {
 	if (!check_block_size(raw->block_size, &opts->block_size, error) ||
@@ -352,7 +443,7 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 	opts->insecure = raw->insecure != 0;
 	g_ptr_array_add(raw->headers, NULL);
 	opts->headers = g_strdupv((char **)raw->headers->pdata);
-	return options_take_images(raw, opts, error);
+	return options_take_images(raw, opts, error) && options_setup_s3(raw, opts, error);
 }
 
 static void raw_options_clear(struct raw_options *raw)
@@ -374,6 +465,9 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->critical_window);
 	free(raw->bg_bandwidth);
 	free(raw->idle_pressure);
+	free(raw->region);
+	free(raw->endpoint);
+	free(raw->credentials_file);
 	g_ptr_array_free(raw->headers, TRUE);
 	g_ptr_array_free(raw->positional, TRUE);
 }
@@ -421,6 +515,7 @@ void options_clear(struct options *opts)
 	g_free(opts->model);
 	g_strfreev(opts->headers);
 	g_free(opts->cafile);
+	s3_signing_free(opts->s3);
 	memset(opts, 0, sizeof(*opts));
 }
 
@@ -431,8 +526,8 @@ void options_print_help(FILE *out, const char *argv0)
 		"       %s [options] -o manifest=FILE MOUNTPOINT\n"
 		"\n"
 		"Presents the disk image at URL (http:// or https://, served with range\n"
-		"requests) as the file MOUNTPOINT/NAME, fetching blocks on demand into a\n"
-		"persistent local cache.\n"
+		"requests, or s3://BUCKET/KEY) as the file MOUNTPOINT/NAME, fetching blocks on\n"
+		"demand into a persistent local cache.\n"
 		"\n"
 		"aheadfs options:\n"
 		"    -o cache_dir=DIR       cache directory (default: /var/cache/aheadfs as root,\n"
@@ -463,6 +558,18 @@ void options_print_help(FILE *out, const char *argv0)
 		"                           fill (default: 12500000, 100 Mbit/s)\n"
 		"    -o idle_pressure=F     the host is idle (background fill may run) while its\n"
 		"                           PSI pressure is below F (default: 0.10; 1 = ignore)\n"
+		"\n"
+		"S3 (s3://BUCKET/KEY URLs, requests signed with AWS Signature V4):\n"
+		"    -o credentials_file=FILE  AWS-style credentials, [default] section, mode\n"
+		"                           0600 (default: $AWS_ACCESS_KEY_ID,\n"
+		"                           $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN)\n"
+		"    -o region=REGION       signing region (default: $AWS_REGION, else\n"
+		"                           us-east-1)\n"
+		"    -o endpoint=URL        the store, http(s)://HOST[:PORT] (default: AWS's\n"
+		"                           endpoint of the region)\n"
+		"    -o path_style          URLs ENDPOINT/BUCKET/KEY rather than BUCKET.HOST/KEY\n"
+		"                           (always for an IP address or localhost)\n"
+		"A presigned URL is mounted as a plain https:// URL, without credentials.\n"
 		"    -h, --help             this help\n"
 		"    -V, --version          print the version\n"
 		"\n"

@@ -6,6 +6,11 @@
  * a one-byte range GET decides: 206 with a Content-Range proves ranges work and names the
  * size. A 200 to that GET means the server ignores Range: aheadfs cannot work with it,
  * and says so instead of downloading the whole image for every read.
+ *
+ * A presigned URL (its signature in the query) skips HEAD: the signature covers the
+ * method, so HEAD would only earn a 403. The body of an error answer (a few KiB at most)
+ * is kept for the message: S3 says there why it refused (SignatureDoesNotMatch, an
+ * expired presigned URL). Messages show URLs with their signing parameters redacted.
  */
 #include "aheadfs/origin.h"
 
@@ -14,6 +19,9 @@
 #include <string.h>
 
 #include "aheadfs/http.h"
+#include "aheadfs/s3.h"
+
+#define ERROR_BODY_MAX 4096
 
 G_DEFINE_QUARK(aheadfs-origin-error-quark, origin_error)
 
@@ -54,26 +62,37 @@ bool origin_parse_content_range(const char *value, uint64_t *first, uint64_t *la
 	return *end == '\0' && *last < *total;
 }
 
-/* The body of the one-byte probe: anything but a 206 is not read, whatever its size. */
+struct probe {
+	const struct origin_config *cfg;
+	const char *url;
+	char *shown_url; /* url with signing parameters redacted, for messages */
+	CURL *easy;
+	struct http_response resp;
+	GString *error_body; /* of an error answer, up to ERROR_BODY_MAX bytes */
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode result;
+};
+
+/*
+ * The body of the one-byte probe: one byte of a 206, or the start of an error answer;
+ * anything else is not read, whatever its size.
+ */
 static size_t probe_body_cb(char *data, size_t size, size_t n, void *opaque)
 {
-	CURL *easy = opaque;
+	struct probe *p = opaque;
 	long status = 0;
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		if (p->error_body->len + size * n > ERROR_BODY_MAX)
+			return 0;
+		g_string_append_len(p->error_body, data, (gssize)(size * n));
+		return size * n;
+	}
 	if (status != 206 || size * n > 1)
 		return 0;
 	return size * n;
 }
-
-struct probe {
-	const struct origin_config *cfg;
-	const char *url;
-	CURL *easy;
-	struct http_response resp;
-	char errbuf[CURL_ERROR_SIZE];
-	CURLcode result;
-};
 
 static void probe_run(struct probe *p, bool head)
 {
@@ -89,9 +108,10 @@ static void probe_run(struct probe *p, bool head)
 	} else {
 		curl_easy_setopt(p->easy, CURLOPT_RANGE, "0-0");
 		curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, probe_body_cb);
-		curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p->easy);
+		curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
 	}
 	http_response_clear(&p->resp);
+	g_string_truncate(p->error_body, 0);
 	p->result = curl_easy_perform(p->easy);
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &p->resp.status);
 	curl_slist_free_all(headers);
@@ -104,9 +124,10 @@ static void set_http_error(struct probe *p, GError **error)
 			   : p->resp.status == 401 ? " Unauthorized"
 			   : p->resp.status == 410 ? " Gone"
 						   : "";
+	g_autofree char *why = s3_error_explain(p->resp.status, p->error_body->str, p->url);
 
-	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_HTTP, "%s: HTTP %ld%s", p->url,
-		    p->resp.status, text);
+	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_HTTP, "%s: HTTP %ld%s%s%s", p->shown_url,
+		    p->resp.status, text, why ? ": " : "", why ? why : "");
 }
 
 static bool probe_transport_failed(struct probe *p, GError **error)
@@ -114,7 +135,7 @@ static bool probe_transport_failed(struct probe *p, GError **error)
 	/* CURLE_WRITE_ERROR is our own abort of an unwanted body: the status tells more. */
 	if (p->result == CURLE_OK || p->result == CURLE_WRITE_ERROR)
 		return false;
-	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_UNREACHABLE, "%s: %s", p->url,
+	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_UNREACHABLE, "%s: %s", p->shown_url,
 		    p->errbuf[0] ? p->errbuf : curl_easy_strerror(p->result));
 	return true;
 }
@@ -139,7 +160,7 @@ static gboolean probe_by_range(struct probe *p, struct origin_info *info, GError
 		g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_NO_RANGES,
 			    "%s: the server does not support range requests (it answered a "
 			    "Range request with the whole file)",
-			    p->url);
+			    p->shown_url);
 		return FALSE;
 	}
 	if (p->resp.status == 416) {
@@ -154,7 +175,7 @@ static gboolean probe_by_range(struct probe *p, struct origin_info *info, GError
 		    first != 0 || total == UINT64_MAX) {
 			g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_PROTOCOL,
 				    "%s: answer to a range request has no usable Content-Range (%s)",
-				    p->url, p->resp.content_range ? p->resp.content_range : "none");
+				    p->shown_url, p->resp.content_range ? p->resp.content_range : "none");
 			return FALSE;
 		}
 		info->size = total;
@@ -204,10 +225,20 @@ gboolean origin_probe(const struct origin_config *cfg, const char *url, struct o
 		g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_UNREACHABLE, "curl_easy_init failed");
 		return FALSE;
 	}
-	ok = probe_by_head(&p, info, &fall_back, error);
+	p.shown_url = s3_url_redact(url);
+	p.error_body = g_string_new(NULL);
+	if (s3_url_is_presigned(url)) {
+		fall_back = true;
+		info->head_refused = true;
+		ok = FALSE;
+	} else {
+		ok = probe_by_head(&p, info, &fall_back, error);
+	}
 	if (!ok && fall_back)
 		ok = probe_by_range(&p, info, error);
 	http_response_clear(&p.resp);
+	g_string_free(p.error_body, TRUE);
+	g_free(p.shown_url);
 	curl_easy_cleanup(p.easy);
 	if (!ok)
 		origin_info_clear(info);

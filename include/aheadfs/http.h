@@ -22,13 +22,17 @@ struct http_response {
 void http_response_clear(struct http_response *resp);
 
 /*
- * Apply the mount's connection options (timeouts, TLS, redirects) to `easy` and point
- * its header callback at `resp`. Does not set URL, range or request headers.
+ * Apply the mount's connection options (timeouts, TLS, redirects, SigV4 signing) to
+ * `easy` and point its header callback at `resp`. Does not set URL, range or request
+ * headers.
  */
 void http_configure(CURL *easy, const struct origin_config *cfg, struct http_response *resp,
 		    char *errbuf);
 
-/* Request headers: the user's plus, when `if_range` is not NULL, an If-Range. */
+/*
+ * Request headers: the user's, the ones SigV4 signing needs (x-amz-content-sha256,
+ * x-amz-security-token), and, when `if_range` is not NULL, an If-Range.
+ */
 struct curl_slist *http_request_headers(const struct origin_config *cfg, const char *if_range);
 
 /* True when an ETag is a weak one (W/"..."), which If-Range must not use. */

@@ -25,6 +25,7 @@ char *manifest_name_from_url(const char *url, GError **error);
 
 /* Names must be usable as one file name and must not hide the control folder. */
 gboolean manifest_name_valid(const char *name, GError **error);
+/* http://, https:// or s3:// (resolved later, see options), without white space. */
 gboolean manifest_url_valid(const char *url, GError **error);
 
 #endif

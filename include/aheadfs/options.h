@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "aheadfs/s3.h"
+
 #define OPTIONS_DEFAULT_BLOCK_SIZE (64 * 1024)
 #define OPTIONS_DEFAULT_CONNECTIONS 8
 #define OPTIONS_DEFAULT_TIMEOUT_S 30
@@ -41,6 +43,12 @@ struct options {
 	uint64_t critical_window_ms;
 	uint64_t bg_bandwidth;	   /* background fill, bytes/s; 0 = off */
 	double idle_pressure;	   /* host pressure under which the host counts as idle */
+	/*
+	 * Sign every request with SigV4, or NULL. Set when an image is s3:// (credentials
+	 * from credentials_file= or the AWS_* environment) or credentials_file= is given.
+	 * s3:// URLs in `images` are already resolved to http(s) URLs.
+	 */
+	struct s3_signing *s3;
 	bool show_help;
 	bool show_version;
 };

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct s3_signing;
+
 struct origin_config {
 	unsigned connections; /* parallel transfers (and connections) to the origin */
 	unsigned timeout_s;   /* connect timeout, and longest stall of a transfer */
@@ -26,6 +28,11 @@ struct origin_config {
 	char **headers;       /* extra request headers "Name: value", NULL-terminated */
 	char *cafile;	      /* CA bundle for https, or NULL for the system's */
 	bool insecure;	      /* skip TLS certificate checks */
+	/*
+	 * Sign every request with AWS Signature V4, or NULL. Borrowed, not copied: it must
+	 * outlive the origin (main.c's options do).
+	 */
+	const struct s3_signing *s3;
 };
 
 /* What a probe learns about a remote image. Owned by the caller; origin_info_clear frees. */
@@ -34,7 +41,7 @@ struct origin_info {
 	char *etag;	     /* strong ETag, or NULL */
 	char *last_modified; /* Last-Modified, or NULL */
 	char *validator;     /* etag when there is one, else last_modified, else "" */
-	bool head_refused;   /* HEAD failed and a one-byte GET answered instead */
+	bool head_refused;   /* HEAD failed (or was skipped: presigned) and a one-byte GET answered */
 };
 
 void origin_info_clear(struct origin_info *info);

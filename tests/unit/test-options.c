@@ -197,9 +197,120 @@ static void test_name_from_url(void)
 	g_assert_null(manifest_name_from_url("http://h/a%2Fb", NULL));
 }
 
+/* A credentials file of mode 0600 in a new directory; returns its path. */
+static char *s3_creds_file(const char *text)
+{
+	g_autofree char *dir = g_dir_make_tmp("aheadfs-unit-XXXXXX", NULL);
+	char *path = g_build_filename(dir, "creds", NULL);
+
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	g_assert_cmpint(g_chmod(path, 0600), ==, 0);
+	return path;
+}
+
+static void s3_creds_remove(const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_s3(void)
+{
+	g_autofree char *creds =
+		s3_creds_file("[default]\naws_access_key_id = AK\naws_secret_access_key = SK\n");
+	g_autofree char *opt = g_strdup_printf(
+		"region=eu-west-1,endpoint=http://127.0.0.1:7480,credentials_file=%s", creds);
+	const char *argv[] = {"-o", opt, "s3://images/vm/disk%20one.raw", "/mnt", NULL};
+	const char *aws[] = {"s3://images/disk.raw", "/mnt", NULL};
+	const char *plain[] = {"https://h/disk.raw?X-Amz-Signature=x", "/mnt", NULL};
+	struct options o;
+	g_autofree char *err = parse(&o, argv);
+	g_autofree char *err2 = NULL, *err3 = NULL;
+	const struct manifest_entry *e;
+
+	g_assert_null(err);
+	e = &g_array_index(o.images, struct manifest_entry, 0);
+	g_assert_cmpstr(e->name, ==, "disk one.raw");
+	g_assert_cmpstr(e->url, ==, "http://127.0.0.1:7480/images/vm/disk%20one.raw");
+	g_assert_nonnull(o.s3);
+	g_assert_cmpstr(o.s3->sigv4, ==, "aws:amz:eu-west-1:s3");
+	g_assert_cmpstr(o.s3->creds.access_key_id, ==, "AK");
+	g_assert_cmpstr(o.s3->creds.secret_access_key, ==, "SK");
+	options_clear(&o);
+
+	/* AWS by default; credentials and region from the environment. */
+	g_setenv("AWS_ACCESS_KEY_ID", "AKENV", TRUE);
+	g_setenv("AWS_SECRET_ACCESS_KEY", "SKENV", TRUE);
+	g_setenv("AWS_REGION", "ap-south-1", TRUE);
+	err2 = parse(&o, aws);
+	g_unsetenv("AWS_REGION");
+	g_assert_null(err2);
+	g_assert_cmpstr(g_array_index(o.images, struct manifest_entry, 0).url, ==,
+			"https://images.s3.ap-south-1.amazonaws.com/disk.raw");
+	g_assert_cmpstr(o.s3->creds.secret_access_key, ==, "SKENV");
+	g_assert_null(g_getenv("AWS_SECRET_ACCESS_KEY"));
+	options_clear(&o);
+
+	/* A presigned URL is a plain URL: nothing to sign. */
+	err3 = parse(&o, plain);
+	g_assert_null(err3);
+	g_assert_null(o.s3);
+	options_clear(&o);
+	s3_creds_remove(creds);
+}
+
+static void test_s3_errors(void)
+{
+	g_autofree char *creds =
+		s3_creds_file("[default]\naws_access_key_id = AK\naws_secret_access_key = SK\n");
+	g_autofree char *incomplete = s3_creds_file("[default]\naws_access_key_id = AK\n");
+	g_autofree char *with = g_strdup_printf("credentials_file=%s", creds);
+	g_autofree char *partial = g_strdup_printf("credentials_file=%s", incomplete);
+	g_autofree char *bad_region = g_strdup_printf("%s,region=us east", with);
+	g_autofree char *bad_endpoint = g_strdup_printf("%s,endpoint=store:80", with);
+	g_autofree char *named = g_strdup_printf("%s,name=x", with);
+	const struct bad_case cases[] = {
+		{{"s3://images/disk.raw", "/m"}, "no credentials: give -o credentials_file=FILE"},
+		{{"-o", "credentials_file=/nonexistent/creds", "s3://b/k", "/m"},
+		 "credentials_file: cannot open /nonexistent/creds"},
+		{{"-o", partial, "s3://b/k", "/m"}, "no aws_secret_access_key in [default]"},
+		{{"-o", "endpoint=http://127.0.0.1:1", "http://h/a", "/m"},
+		 "endpoint: only for s3:// URLs"},
+		{{"-o", "path_style", "http://h/a", "/m"}, "path_style: only for s3:// URLs"},
+		{{"-o", "region=us-east-1", "http://h/a", "/m"}, "region: only for s3:// URLs"},
+		{{"-o", bad_region, "s3://b/k", "/m"}, "region: \"us east\""},
+		{{"-o", bad_endpoint, "s3://b/k", "/m"}, "endpoint: \"store:80\""},
+		{{"-o", named, "s3://b", "/m"}, "names no object"},
+		{{"-o", with, "s3://b/", "/m"}, "has no file name"},
+		{{"-o", with, "https://h/k?X-Amz-Signature=secret", "/m"},
+		 "https://h/k?X-Amz-Signature=REDACTED is presigned: it cannot be mounted with "
+		 "credentials"},
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct options o;
+		g_autofree char *err = parse(&o, cases[i].argv);
+
+		if (!err || !strstr(err, cases[i].message))
+			g_error("case %" G_GSIZE_FORMAT ": got \"%s\", want \"%s\"", i,
+				err ? err : "(success)", cases[i].message);
+		g_assert_null(strstr(err, "=SK"));
+		options_clear(&o);
+	}
+	s3_creds_remove(creds);
+	s3_creds_remove(incomplete);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_unsetenv("AWS_ACCESS_KEY_ID");
+	g_unsetenv("AWS_SECRET_ACCESS_KEY");
+	g_unsetenv("AWS_SESSION_TOKEN");
+	g_unsetenv("AWS_REGION");
+	g_unsetenv("AWS_DEFAULT_REGION");
 	g_test_add_func("/options/defaults", test_defaults);
 	g_test_add_func("/options/values", test_values);
 	g_test_add_func("/options/learning", test_learning_options);
@@ -207,5 +318,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/options/bad-values", test_bad_values);
 	g_test_add_func("/options/manifest", test_manifest);
 	g_test_add_func("/options/name-from-url", test_name_from_url);
+	g_test_add_func("/options/s3", test_s3);
+	g_test_add_func("/options/s3-errors", test_s3_errors);
 	return g_test_run();
 }
