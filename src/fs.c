@@ -216,6 +216,26 @@ static void fs_read_stats(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		fuse_reply_buf(req, json + off, MIN(size, len - (size_t)off));
 }
 
+/* Reply to a read; the extent's bytes are consumed when this returns. */
+static void fs_reply_extent(fuse_req_t req, int err, struct image_extent *ext)
+{
+	if (err) {
+		fuse_reply_err(req, -err);
+	} else if (ext->mem) {
+		fuse_reply_buf(req, ext->mem, ext->length);
+		g_clear_pointer(&ext->mem, g_free);
+	} else if (ext->length == 0) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(ext->length);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = ext->fd;
+		bv.buf[0].pos = (off_t)ext->offset;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	}
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -232,21 +252,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	err = image_read(img, (uint64_t)off, size, &ext);
-	if (err) {
-		fuse_reply_err(req, -err);
-	} else if (ext.mem) {
-		fuse_reply_buf(req, ext.mem, ext.length);
-		g_free(ext.mem);
-	} else if (ext.length == 0) {
-		fuse_reply_buf(req, NULL, 0);
-	} else {
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(ext.length);
-
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = ext.fd;
-		bv.buf[0].pos = (off_t)ext.offset;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-	}
+	fs_reply_extent(req, err, &ext);
+	image_read_end(img, &ext);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aheadfs/evict.h"
 #include "aheadfs/link.h"
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
@@ -54,6 +55,7 @@ struct fetch {
 };
 
 #define FETCH_DEMAND (-1)
+#define FETCH_EVICT (-2) /* not a fetch: blocks being evicted; waiters plan again */
 
 struct image {
 	char *name;
@@ -82,6 +84,14 @@ struct image {
 
 	/* Blocks fetched ahead by each source and not read yet (atomic bitmaps). */
 	struct blockmap *ahead[IMAGE_N_SOURCES];
+	struct blockmap *referenced; /* read since the eviction clock last passed */
+	uint64_t clock_hand;	     /* eviction only (one evictor: the learner thread) */
+	/*
+	 * Readers in flight per epoch: eviction clears bits, flips the epoch, and waits for
+	 * the old epoch's readers (who may have seen the bits) before punching holes.
+	 */
+	uint64_t readers[2];
+	unsigned epoch;
 	struct link *link;
 	image_access_fn on_access;
 	void *on_access_opaque;
@@ -109,6 +119,7 @@ struct image *image_new(const struct image_config *cfg)
 	img->on_access_opaque = cfg->on_access_opaque;
 	for (int i = 0; i < IMAGE_N_SOURCES; i++)
 		img->ahead[i] = blockmap_new(store_block_count(cfg->store));
+	img->referenced = blockmap_new(store_block_count(cfg->store));
 	img->max_request_blocks = cfg->max_request_bytes >> img->shift;
 	if (img->max_request_blocks == 0)
 		img->max_request_blocks = 1;
@@ -126,6 +137,7 @@ void image_free(struct image *img)
 	store_close(img->store);
 	for (int i = 0; i < IMAGE_N_SOURCES; i++)
 		blockmap_free(img->ahead[i]);
+	blockmap_free(img->referenced);
 	g_hash_table_destroy(img->inflight);
 	g_mutex_clear(&img->lock);
 	g_cond_clear(&img->cond);
@@ -313,9 +325,18 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 			continue;
 		}
 		f = g_hash_table_lookup(img->inflight, BLOCK_KEY(b));
+		if (f && f->source == FETCH_EVICT) {
+			/* Its blocks are scattered: wait for it once, look at the next block. */
+			if (waits->len == 0 || g_ptr_array_index(waits, waits->len - 1) != f) {
+				f->refs++;
+				g_ptr_array_add(waits, f);
+			}
+			b++;
+			continue;
+		}
 		if (f) {
 			f->refs++;
-			*late = *late || f->source != FETCH_DEMAND;
+			*late = *late || f->source >= 0;
 			g_ptr_array_add(waits, f);
 			b = f->first + f->count;
 			continue;
@@ -425,7 +446,8 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 
 		while (!f->done)
 			g_cond_wait(&img->cond, &img->lock);
-		if (f->err && !err)
+		/* -EAGAIN (an eviction passed by) only matters when nothing failed. */
+		if (f->err && (!err || err == -EAGAIN))
 			err = f->err;
 		all_cached = all_cached && f->cached;
 	}
@@ -508,62 +530,181 @@ static void image_tell(struct image *img, gint64 t0, struct block_span span,
 		img->on_access(img->on_access_opaque, &ev);
 }
 
-int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out)
+/* Blocks a reader used: eviction keeps them a round longer. */
+static void image_reference(struct image *img, struct block_span span)
 {
-	gint64 t0 = g_get_monotonic_time();
-	struct block_span span = range_blocks(img->info.size, img->shift, offset, size);
-	g_autoptr(GPtrArray) waits = NULL;
-	g_autoptr(GPtrArray) starts = NULL;
-	guint demand_started = 0;
-	bool late = false;
+	for (uint64_t b = span.first; b < span.first + span.count; b++)
+		if (!blockmap_test(img->referenced, b))
+			blockmap_set(img->referenced, b);
+}
+
+/*
+ * The slow path, one round: fetch or wait for what is missing. Returns 0 when the round
+ * is over (the caller looks at the block map again: an eviction may have passed), or
+ * -errno. `late` and `missed` say what the round found.
+ */
+static int image_fetch_round(struct image *img, gint64 t0, struct block_span span,
+			     struct image_extent *out, bool *late, bool *demanded)
+{
+	g_autoptr(GPtrArray) waits = g_ptr_array_new();
+	g_autoptr(GPtrArray) starts = g_ptr_array_new();
+	guint demand_started;
 	int err, werr;
 
-	out->fd = store_fd(img->store);
-	out->offset = offset;
-	out->length = range_clamp(img->info.size, offset, size);
-	out->mem = NULL;
-	if (span.count == 0 || store_has_all(img->store, span.first, span.count)) {
-		if (span.count) {
-			image_account_use(img, span);
-			image_hit_readahead(img, span);
-			image_tell(img, t0, span, MODEL_ACCESS_HIT);
-		}
-		stats_add(&img->stats.reads, 1);
-		stats_add(&img->stats.hit_reads, 1);
-		stats_add(&img->stats.read_bytes, out->length);
-		stats_histogram_add(&img->stats.hit_latency, (uint64_t)(g_get_monotonic_time() - t0));
-		return 0;
-	}
-
-	waits = g_ptr_array_new();
-	starts = g_ptr_array_new();
 	g_mutex_lock(&img->lock);
-	err = image_plan_locked(img, span, waits, starts, &late);
+	err = image_plan_locked(img, span, waits, starts, late);
 	demand_started = starts->len;
 	image_readahead_locked(img, span, starts);
 	g_mutex_unlock(&img->lock);
-	if (demand_started > 0)
+	if (demand_started > 0) {
+		*demanded = true;
 		__atomic_store_n(&img->stats.last_miss_us, (uint64_t)t0, __ATOMIC_RELAXED);
+	}
 	image_submit(img, starts);
 	if (demand_started < waits->len)
 		stats_add(&img->stats.waited_reads, 1);
 	/* Even on error, wait: the fetches we joined hold our references. */
 	werr = image_wait(img, waits, out);
 	err = err ? err : werr;
+	return err == -EAGAIN ? 0 : err;
+}
 
+/* Enter the current reader epoch; see image_wait_readers. */
+static unsigned image_enter(struct image *img)
+{
+	unsigned e = __atomic_load_n(&img->epoch, __ATOMIC_SEQ_CST);
+
+	__atomic_fetch_add(&img->readers[e], 1, __ATOMIC_SEQ_CST);
+	return e;
+}
+
+static void image_leave(struct image *img, unsigned e)
+{
+	__atomic_fetch_sub(&img->readers[e], 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * A read holds a reader epoch only from the moment it finds all its blocks present until
+ * its bytes have been consumed (image_read_end), never while it waits for a fetch: so an
+ * eviction waits for readers of the file, and readers wait for evictions, never both.
+ */
+int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out)
+{
+	gint64 t0 = g_get_monotonic_time();
+	struct block_span span = range_blocks(img->info.size, img->shift, offset, size);
+	bool missed = false, late = false, demanded = false;
+	int err;
+
+	out->fd = store_fd(img->store);
+	out->offset = offset;
+	out->length = range_clamp(img->info.size, offset, size);
+	out->mem = NULL;
+	out->epoch = IMAGE_NO_EPOCH;
 	stats_add(&img->stats.reads, 1);
-	stats_add(&img->stats.miss_reads, 1);
-	if (err) {
-		stats_add(&img->stats.errors, 1);
-		return err;
+	for (;;) {
+		unsigned e = image_enter(img);
+
+		if (span.count == 0 || store_has_all(img->store, span.first, span.count)) {
+			out->epoch = e;
+			break;
+		}
+		image_leave(img, e);
+		if (!missed)
+			stats_add(&img->stats.miss_reads, 1);
+		missed = true;
+		err = image_fetch_round(img, t0, span, out, &late, &demanded);
+		if (err) {
+			stats_add(&img->stats.errors, 1);
+			return err;
+		}
+		if (out->mem)
+			break; /* the cache disk is full: served from memory */
 	}
-	image_account_use(img, span);
+	if (span.count) {
+		image_reference(img, span);
+		image_account_use(img, span);
+		if (!missed)
+			image_hit_readahead(img, span);
+		image_tell(img, t0, span,
+			   !missed ? MODEL_ACCESS_HIT
+			   : late && !demanded ? MODEL_ACCESS_LATE : MODEL_ACCESS_MISS);
+	}
 	if (late)
 		stats_add(&img->stats.late_reads, 1);
-	image_tell(img, t0, span, late && demand_started == 0 ? MODEL_ACCESS_LATE : MODEL_ACCESS_MISS);
+	if (!missed)
+		stats_add(&img->stats.hit_reads, 1);
 	stats_add(&img->stats.read_bytes, out->length);
-	stats_histogram_add(&img->stats.miss_latency, (uint64_t)(g_get_monotonic_time() - t0));
+	stats_histogram_add(missed ? &img->stats.miss_latency : &img->stats.hit_latency,
+			    (uint64_t)(g_get_monotonic_time() - t0));
 	return 0;
+}
+
+void image_read_end(struct image *img, const struct image_extent *ext)
+{
+	if (ext->epoch != IMAGE_NO_EPOCH)
+		image_leave(img, ext->epoch);
+}
+
+/* Wait until every reader that may have seen the old bits is done. */
+static void image_wait_readers(struct image *img)
+{
+	unsigned old = __atomic_fetch_xor(&img->epoch, 1, __ATOMIC_SEQ_CST);
+
+	while (__atomic_load_n(&img->readers[old], __ATOMIC_SEQ_CST) != 0)
+		g_usleep(200);
+}
+
+uint64_t image_evict(struct image *img, uint64_t want)
+{
+	struct blockmap *const *ahead = img->ahead;
+	struct evict_maps maps = {store_map(img->store), img->referenced, ahead, IMAGE_N_SOURCES};
+	g_autofree uint64_t *victims = g_new(uint64_t, MAX(want, 1));
+	g_autoptr(GError) error = NULL;
+	struct fetch *sentinel = g_new0(struct fetch, 1);
+	size_t n, unused, kept = 0;
+
+	sentinel->img = img;
+	sentinel->source = FETCH_EVICT;
+	sentinel->cached = true;
+	sentinel->refs = 1;
+	g_mutex_lock(&img->lock);
+	n = evict_pick(&maps, &img->clock_hand, want, victims, &unused);
+	/* Claim the victims: readers that want them now wait for the eviction, then plan
+	 * again and fetch them anew. */
+	for (size_t i = 0; i < n; i++) {
+		if (g_hash_table_contains(img->inflight, BLOCK_KEY(victims[i])))
+			continue;
+		g_hash_table_insert(img->inflight, BLOCK_KEY(victims[i]), sentinel);
+		victims[kept++] = victims[i];
+	}
+	for (size_t i = 0; i < kept; i++) {
+		store_unmark(img->store, victims[i], 1);
+		for (int src = 0; src < IMAGE_N_SOURCES; src++)
+			blockmap_clear(img->ahead[src], victims[i]);
+	}
+	g_mutex_unlock(&img->lock);
+
+	image_wait_readers(img);
+	/* The map on disk must stop naming the blocks before their bytes go. */
+	if (kept && store_flush(img->store, &error)) {
+		for (size_t i = 0; i < kept; i++)
+			store_punch(img->store, victims[i], 1);
+	} else if (kept) {
+		log_warning("%s: eviction: %s (holes not punched)", store_dir(img->store),
+			    error->message);
+	}
+	stats_add(&img->stats.evicted_blocks, kept);
+	stats_add(&img->stats.evicted_unused_blocks, MIN(unused, kept));
+
+	g_mutex_lock(&img->lock);
+	for (size_t i = 0; i < kept; i++)
+		g_hash_table_remove(img->inflight, BLOCK_KEY(victims[i]));
+	sentinel->done = true;
+	sentinel->err = -EAGAIN;
+	g_cond_broadcast(&img->cond);
+	fetch_unref_locked(sentinel);
+	g_mutex_unlock(&img->lock);
+	return kept;
 }
 
 uint64_t image_block_count(const struct image *img)

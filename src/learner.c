@@ -247,6 +247,49 @@ static double image_accuracy(const struct image_stats *s)
 	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
 }
 
+static uint64_t cached_bytes(struct learner *l, struct learner_image *li)
+{
+	(void)l;
+	return store_cached_blocks(image_store(li->img)) * li->block_size;
+}
+
+/*
+ * Keep the cache within cache_size: when over, give back down to 90% of it, from each
+ * image in proportion to what it holds. The 10% slack keeps eviction (which flushes the
+ * map) from running on every tick.
+ */
+static void learner_enforce_cache_size(struct learner *l)
+{
+	uint64_t total = 0, target = l->cfg.cache_size / 10 * 9;
+
+	if (l->cfg.cache_size == 0)
+		return;
+	for (guint i = 0; i < l->images->len; i++)
+		total += cached_bytes(l, l->images->pdata[i]);
+	if (total <= l->cfg.cache_size)
+		return;
+	for (guint i = 0; i < l->images->len; i++) {
+		struct learner_image *li = l->images->pdata[i];
+		uint64_t mine = cached_bytes(l, li);
+		uint64_t give = (uint64_t)((double)(total - target) * (double)mine / (double)total);
+
+		if (give >= li->block_size)
+			image_evict(li->img, give / li->block_size);
+	}
+}
+
+/* Background fill would only evict what it fetched: not while the cache is nearly full. */
+static bool learner_cache_has_room(struct learner *l)
+{
+	uint64_t total = 0;
+
+	if (l->cfg.cache_size == 0)
+		return true;
+	for (guint i = 0; i < l->images->len; i++)
+		total += cached_bytes(l, l->images->pdata[i]);
+	return total < l->cfg.cache_size / 10 * 8;
+}
+
 /* One round of planning for one image: predictions -> tiers -> fetches. */
 static void learner_prefetch(struct learner *l, struct learner_image *li, uint64_t now)
 {
@@ -277,7 +320,7 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 		li->bg_window_bytes = 0;
 	}
 	quota = prefetch_background_quota(&l->cfg.params, &st, li->bg_window_bytes);
-	if (quota > 0)
+	if (quota > 0 && learner_cache_has_room(l))
 		li->bg_window_bytes += image_fill(li->img, quota);
 }
 
@@ -317,6 +360,7 @@ static size_t learner_take_locked(struct learner *l, struct pending_event *out, 
 
 static void learner_tick(struct learner *l, uint64_t now, uint64_t *saved_at)
 {
+	learner_enforce_cache_size(l);
 	if (now - l->pressure_at_us >= PRESSURE_INTERVAL_US) {
 		l->host_pressure = load_host_pressure();
 		l->pressure_at_us = now;

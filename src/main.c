@@ -143,6 +143,7 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 		.model_memory = opts->model_memory,
 		.prefetch = opts->prefetch,
 		.horizon_us = 10 * G_USEC_PER_SEC,
+		.cache_size = opts->cache_size,
 		.link = &fs->link,
 	};
 

@@ -32,6 +32,7 @@ struct raw_options {
 	char *predictive_p;
 	char *critical_window;
 	char *bg_bandwidth;
+	char *cache_size;
 	char *idle_pressure;
 	char *region;
 	char *endpoint;
@@ -69,6 +70,7 @@ static const struct fuse_opt option_specs[] = {
 	RAW("predictive_p=%s", predictive_p),
 	RAW("critical_window=%s", critical_window),
 	RAW("bg_bandwidth=%s", bg_bandwidth),
+	RAW("cache_size=%s", cache_size),
 	RAW("idle_pressure=%s", idle_pressure),
 	RAW("region=%s", region),
 	RAW("endpoint=%s", endpoint),
@@ -406,7 +408,8 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 	    !parse_fraction("critical_p", raw->critical_p, &opts->critical_p, error) ||
 	    !parse_fraction("predictive_p", raw->predictive_p, &opts->predictive_p, error) ||
 	    !parse_fraction("idle_pressure", raw->idle_pressure, &opts->idle_pressure, error) ||
-	    !parse_size_option("bg_bandwidth", raw->bg_bandwidth, &opts->bg_bandwidth, error))
+	    !parse_size_option("bg_bandwidth", raw->bg_bandwidth, &opts->bg_bandwidth, error) ||
+	    !parse_size_option("cache_size", raw->cache_size, &opts->cache_size, error))
 		return FALSE;
 	if (raw->critical_window) {
 		unsigned ms = 0;
@@ -464,6 +467,7 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->predictive_p);
 	free(raw->critical_window);
 	free(raw->bg_bandwidth);
+	free(raw->cache_size);
 	free(raw->idle_pressure);
 	free(raw->region);
 	free(raw->endpoint);
@@ -554,6 +558,9 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o critical_p=P        probability for the critical tier (default: 0.6)\n"
 		"    -o predictive_p=P      probability for the predictive tier (default: 0.2)\n"
 		"    -o critical_window=MS  profile blocks due within MS go critical (default: 3000)\n"
+		"    -o cache_size=SIZE     bound the cache (all images of the mount); when it is\n"
+		"                           full, unused prefetched and cold blocks are evicted\n"
+		"                           (default: 0, unbounded)\n"
 		"    -o bg_bandwidth=SIZE   background fill rate per second while idle, 0 = no\n"
 		"                           fill (default: 12500000, 100 Mbit/s)\n"
 		"    -o idle_pressure=F     the host is idle (background fill may run) while its\n"

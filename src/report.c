@@ -15,12 +15,14 @@ static void counters_json(GString *out, const struct image_stats *s)
 		", \"waited_reads\": %" G_GUINT64_FORMAT ", \"errors\": %" G_GUINT64_FORMAT
 		", \"fetches\": %" G_GUINT64_FORMAT ", \"fetched_bytes\": %" G_GUINT64_FORMAT
 		", \"uncached_fetches\": %" G_GUINT64_FORMAT
-		", \"readahead_fetches\": %" G_GUINT64_FORMAT ", \"readahead_bytes\": %" G_GUINT64_FORMAT,
+		", \"readahead_fetches\": %" G_GUINT64_FORMAT ", \"readahead_bytes\": %" G_GUINT64_FORMAT
+		", \"evicted_blocks\": %" G_GUINT64_FORMAT ", \"evicted_unused_blocks\": %" G_GUINT64_FORMAT,
 		stats_get(&s->reads), stats_get(&s->read_bytes), stats_get(&s->hit_reads),
 		stats_get(&s->miss_reads), stats_get(&s->waited_reads), stats_get(&s->errors),
 		stats_get(&s->fetches), stats_get(&s->fetched_bytes),
 		stats_get(&s->uncached_fetches), stats_get(&s->readahead_fetches),
-		stats_get(&s->readahead_bytes));
+		stats_get(&s->readahead_bytes), stats_get(&s->evicted_blocks),
+		stats_get(&s->evicted_unused_blocks));
 }
 
 static void sum_into(struct image_stats *sum, const struct image_stats *s)
@@ -36,6 +38,8 @@ static void sum_into(struct image_stats *sum, const struct image_stats *s)
 	sum->uncached_fetches += stats_get(&s->uncached_fetches);
 	sum->readahead_fetches += stats_get(&s->readahead_fetches);
 	sum->readahead_bytes += stats_get(&s->readahead_bytes);
+	sum->evicted_blocks += stats_get(&s->evicted_blocks);
+	sum->evicted_unused_blocks += stats_get(&s->evicted_unused_blocks);
 }
 
 static const char *const source_names[IMAGE_N_SOURCES] = {"critical", "predictive",

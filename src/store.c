@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -239,6 +240,24 @@ void store_mark(struct store *store, uint64_t first, uint64_t count)
 	for (uint64_t b = first; b < first + count; b++)
 		blockmap_set(store->map, b);
 	__atomic_fetch_add(&store->generation, 1, __ATOMIC_RELEASE);
+}
+
+void store_unmark(struct store *store, uint64_t first, uint64_t count)
+{
+	for (uint64_t b = first; b < first + count; b++)
+		blockmap_clear(store->map, b);
+	__atomic_fetch_add(&store->generation, 1, __ATOMIC_RELEASE);
+}
+
+int store_punch(struct store *store, uint64_t first, uint64_t count)
+{
+	uint64_t off = range_block_offset(first, store->shift);
+	uint64_t len = range_span_bytes(store->image_size, store->shift, first, count);
+
+	if (fallocate(store->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len) != 0)
+		return -errno;
+	return 0;
 }
 
 int store_write(struct store *store, uint64_t first, const void *buf, size_t len)

@@ -71,6 +71,8 @@ struct image_stats {
 	uint64_t ahead_used_blocks[IMAGE_N_SOURCES];
 	uint64_t ahead_inflight_bytes; /* requested ahead, not arrived yet */
 	uint64_t last_miss_us;	       /* monotonic time of the last demand fetch */
+	uint64_t evicted_blocks;       /* given back to stay within cache_size */
+	uint64_t evicted_unused_blocks; /* of those, prefetched and never read */
 	struct stats_histogram hit_latency;
 	struct stats_histogram miss_latency;
 };
@@ -81,7 +83,10 @@ struct image_extent {
 	uint64_t offset; /* in that file */
 	size_t length;	 /* bytes to return; 0 at or past EOF */
 	void *mem;	 /* when not NULL: the bytes; the caller g_free()s it */
+	unsigned epoch;	 /* for image_read_end */
 };
+
+#define IMAGE_NO_EPOCH 2u
 
 struct image;
 
@@ -104,6 +109,14 @@ const struct image_stats *image_stats(const struct image *img);
  * origin could not deliver (logged once, with URL, offset and reason).
  */
 int image_read(struct image *img, uint64_t offset, size_t size, struct image_extent *out);
+/* After image_read, success or not, once the extent's bytes have been consumed. */
+void image_read_end(struct image *img, const struct image_extent *ext);
+
+/*
+ * Give up to `want` cached blocks back (see evict.h for which), punching holes in the
+ * cache file. Safe against concurrent readers. Returns the blocks evicted.
+ */
+uint64_t image_evict(struct image *img, uint64_t want);
 
 /*
  * For the prefetcher. image_drop_unwanted() removes from `preds` the blocks that are

@@ -37,6 +37,7 @@ struct learner_config {
 	bool prefetch;		/* act on predictions; off: learn only */
 	struct prefetch_params params;
 	uint64_t horizon_us;	/* how far ahead predictions look */
+	uint64_t cache_size;	/* evict above this many cached bytes (all images); 0: never */
 	struct origin *origin;	/* for the demand queue */
 	struct link *link;
 };

@@ -42,6 +42,7 @@ struct options {
 	double predictive_p;
 	uint64_t critical_window_ms;
 	uint64_t bg_bandwidth;	   /* background fill, bytes/s; 0 = off */
+	uint64_t cache_size;	   /* bytes the cache may hold, all images; 0 = unbounded */
 	double idle_pressure;	   /* host pressure under which the host counts as idle */
 	/*
 	 * Sign every request with SigV4, or NULL. Set when an image is s3:// (credentials

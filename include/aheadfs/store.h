@@ -73,6 +73,14 @@ int store_write(struct store *store, uint64_t first, const void *buf, size_t len
 int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len);
 void store_mark(struct store *store, uint64_t first, uint64_t count);
 
+/*
+ * Eviction, in this order: store_unmark (the bits go), store_flush (the map on disk no
+ * longer names the blocks), then store_punch (the bytes go). Any other order lets a crash
+ * leave a map that claims bytes the file no longer has.
+ */
+void store_unmark(struct store *store, uint64_t first, uint64_t count);
+int store_punch(struct store *store, uint64_t first, uint64_t count);
+
 /* Make every present block durable and write the map. */
 gboolean store_flush(struct store *store, GError **error);
 
