@@ -251,13 +251,17 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 	struct image *img = f->img;
 
 	if (err == 0 && img->link)
-		link_observe(img->link, req->length, (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us);
+		link_observe(img->link, req->length, (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us,
+			     req->sharing);
 	if (err == 0 && f->cached)
 		store_mark(img->store, f->first, f->count);
 	else if (err)
 		image_log_failure(img, f, err, reason);
 	if (f->source != FETCH_DEMAND) {
 		__atomic_fetch_sub(&img->stats.ahead_inflight_bytes, req->length, __ATOMIC_RELAXED);
+		if (f->source == PREFETCH_TIER_BACKGROUND)
+			__atomic_fetch_sub(&img->stats.bg_inflight_bytes, req->length,
+					   __ATOMIC_RELAXED);
 		if (err == 0) {
 			/* Marked before the waiters wake, so a late reader finds them as used. */
 			for (uint64_t b = f->first; b < f->first + f->count; b++)
@@ -479,6 +483,8 @@ static void image_submit(struct image *img, GPtrArray *starts)
 				stats_add(&img->stats.readahead_bytes, f->req.length);
 			}
 			stats_add(&img->stats.ahead_inflight_bytes, f->req.length);
+			if (f->source == PREFETCH_TIER_BACKGROUND)
+				stats_add(&img->stats.bg_inflight_bytes, f->req.length);
 		}
 		origin_submit(img->origin, &f->req);
 	}

@@ -236,11 +236,14 @@ static gboolean learner_save_image(struct learner_image *li)
 	return ok;
 }
 
+/* Of what the predictions fetched (not the fill: it is meant to fetch unread blocks). */
 static double image_accuracy(const struct image_stats *s)
 {
 	uint64_t ahead = 0, used = 0;
 
 	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
+		if (i == PREFETCH_TIER_BACKGROUND)
+			continue;
 		ahead += stats_get(&s->ahead_blocks[i]);
 		used += stats_get(&s->ahead_used_blocks[i]);
 	}
@@ -304,6 +307,8 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 	origin_get_counters(l->cfg.origin, &oc);
 	link_get(l->cfg.link, &st.rtt_us, &st.bandwidth);
 	st.inflight_bytes = stats_get(&s->ahead_inflight_bytes);
+	st.urgent_inflight_bytes = st.inflight_bytes - MIN(st.inflight_bytes,
+							   stats_get(&s->bg_inflight_bytes));
 	st.demand_waiting = (unsigned)oc.demand;
 	st.last_demand_us = stats_get(&s->last_miss_us);
 	st.accuracy = image_accuracy(s);

@@ -28,12 +28,14 @@ static double ewma(double old, double sample)
 	return old == 0 ? sample : old + LINK_ALPHA * (sample - old);
 }
 
-void link_observe(struct link *link, uint64_t bytes, uint64_t ttfb_us, uint64_t elapsed_us)
+void link_observe(struct link *link, uint64_t bytes, uint64_t ttfb_us, uint64_t elapsed_us,
+		  unsigned sharing)
 {
 	g_mutex_lock(&link->lock);
 	link->rtt_us = ewma(link->rtt_us, (double)ttfb_us);
 	if (bytes >= LINK_MIN_BW_BYTES && elapsed_us > ttfb_us)
-		link->bandwidth = ewma(link->bandwidth, (double)bytes * 1e6 / (double)(elapsed_us - ttfb_us));
+		link->bandwidth = ewma(link->bandwidth, (double)bytes * 1e6 * MAX(sharing, 1) /
+							 (double)(elapsed_us - ttfb_us));
 	link->samples++;
 	g_mutex_unlock(&link->lock);
 }

@@ -11,7 +11,9 @@
  *   predictive   p >= predictive_p                              budget; paused while
  *                                                               demand waits or host busy
  *   background   (any absent block, lowest first: fill)         bg_bandwidth; only while
- *                                                               link and host are idle
+ *                                                               link and host are idle:
+ *                                                               no miss for idle_us, no
+ *                                                               prediction in flight
  *
  *   budget = max(min_budget, bandwidth x RTT x budget_factor): the bytes in flight that
  *   keep the link busy without queueing far beyond what one round trip delivers.
@@ -64,7 +66,8 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 		     struct prefetch_limits *out)
 {
 	double bdp = st->bandwidth * st->rtt_us / 1e6 * params->budget_factor;
-	bool link_idle = st->demand_waiting == 0 &&
+	/* Idle: no reader missed lately and no prediction is being fetched. */
+	bool link_idle = st->demand_waiting == 0 && st->urgent_inflight_bytes == 0 &&
 			 (st->last_demand_us == 0 || st->now_us - st->last_demand_us >= params->idle_us);
 
 	out->budget_bytes = MAX(params->min_budget_bytes, (uint64_t)bdp);

@@ -33,8 +33,9 @@
  * byte: processor sharing, each of n such transfers gets bandwidth / n (what TCP flows
  * sharing one bottleneck get), so a demand read is slowed, not blocked, by prefetches.
  * Bandwidth 0 is infinite: a request takes exactly one RTT. Every finished transfer goes
- * to link_observe() with its time to first byte and its elapsed time counted from its
- * submission, queueing included, as origin.c counts them.
+ * to link_observe() with its time to first byte and its elapsed time counted from the
+ * moment it went to the link, and the number of transfers sharing the link, as origin.c
+ * counts them.
  *
  * Reader. One read at a time, in trace order (a booting guest mostly waits for each read),
  * as contrib/bench/replay.c replays: read i is issued at
@@ -63,8 +64,8 @@
  *                           at the session start): report.c's used / (used + missed)
  *   coverage_timely         the same for blocks that had arrived when first demanded
  *   wasted_bytes            (prefetched - prefetched_used) x block size
- * The running accuracy the policy sees is learner.c's: used / arrived over every tier,
- * background included, unknown below 32 arrived.
+ * The running accuracy the policy sees is learner.c's: used / arrived over the tiers that
+ * follow predictions (not the background fill), unknown below 32 arrived.
  *
  * Per block, one byte:
  *
@@ -105,6 +106,7 @@ struct replay_request {
 	uint64_t count;
 	unsigned source;    /* SOURCE_DEMAND or 1 + tier */
 	uint64_t submit_ns; /* entered the queue */
+	uint64_t start_ns;  /* went to the link */
 	uint64_t ttfb_ns;   /* first byte; set when it starts */
 	double remaining;   /* bytes still to arrive after the first byte */
 	bool receiving;	    /* past the first byte */
@@ -128,6 +130,7 @@ struct replay_sim {
 	unsigned nrunning, nrunning_prefetch;
 	unsigned demand_outstanding;	  /* queued + running: the policy's demand_waiting */
 	uint64_t prefetch_inflight_bytes; /* queued + running prefetch bytes */
+	uint64_t bg_inflight_bytes;	  /* ... of which background fill */
 
 	/* The learner. */
 	uint64_t last_miss_us;
@@ -215,6 +218,8 @@ static void sim_submit(struct replay_sim *s, uint64_t first, uint64_t count, uns
 		if (source != 1 + PREFETCH_TIER_BACKGROUND)
 			s->res->prefetched_blocks += count;
 		s->prefetch_inflight_bytes += bytes;
+		if (source == 1 + PREFETCH_TIER_BACKGROUND)
+			s->bg_inflight_bytes += bytes;
 		g_queue_push_tail(&s->prefetch_q, r);
 	}
 }
@@ -233,6 +238,7 @@ static void sim_start_ready(struct replay_sim *s)
 				break;
 			s->nrunning_prefetch++;
 		}
+		r->start_ns = s->now;
 		r->ttfb_ns = s->now + s->p->rtt_us * 1000;
 		r->remaining = (double)(r->count * s->p->block_size);
 		r->receiving = false;
@@ -290,12 +296,14 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 {
 	uint64_t bytes = r->count * s->p->block_size;
 
-	link_observe(&s->link, bytes, (r->ttfb_ns - r->submit_ns) / 1000,
-		     (s->now - r->submit_ns) / 1000);
+	bool background = r->source == 1 + PREFETCH_TIER_BACKGROUND;
+
+	link_observe(&s->link, bytes, (r->ttfb_ns - r->start_ns) / 1000,
+		     (s->now - r->start_ns) / 1000, s->nrunning);
 	for (uint64_t b = r->first; b < r->first + r->count; b++) {
 		blk_set_state(s, b, BLK_CACHED);
 		s->cached_blocks++;
-		if (r->source != SOURCE_DEMAND && (s->blk[b] & BLK_DEMANDED))
+		if (r->source != SOURCE_DEMAND && !background && (s->blk[b] & BLK_DEMANDED))
 			s->arrived_used++;
 		if (s->waiting && b >= s->wait_first && b < s->wait_end)
 			s->wait_pending--;
@@ -303,7 +311,10 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 	if (r->source == SOURCE_DEMAND) {
 		s->demand_outstanding--;
 	} else {
-		s->arrived_prefetch += r->count;
+		if (!background)
+			s->arrived_prefetch += r->count;
+		else
+			s->bg_inflight_bytes -= bytes;
 		s->prefetch_inflight_bytes -= bytes;
 		s->nrunning_prefetch--;
 	}
@@ -420,6 +431,7 @@ static void sim_plan(struct replay_sim *s)
 
 	link_get(&s->link, &st.rtt_us, &st.bandwidth);
 	st.inflight_bytes = s->prefetch_inflight_bytes;
+	st.urgent_inflight_bytes = s->prefetch_inflight_bytes - s->bg_inflight_bytes;
 	st.demand_waiting = s->demand_outstanding;
 	st.last_demand_us = s->last_miss_us;
 	st.accuracy = s->arrived_prefetch < REPLAY_ACCURACY_MIN_BLOCKS
@@ -493,10 +505,10 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 		if (state == BLK_ABSENT || source == SOURCE_DEMAND)
 			continue;
 		res->tiers[source - 1].used_blocks++;
-		if (state == BLK_CACHED)
-			s->arrived_used++;
 		if (source == 1 + PREFETCH_TIER_BACKGROUND)
 			continue;
+		if (state == BLK_CACHED)
+			s->arrived_used++;
 		res->prefetched_used_blocks++;
 		if (state == BLK_CACHED)
 			res->prefetched_hit_blocks++;
@@ -573,6 +585,7 @@ static void sim_drop_requests(struct replay_sim *s)
 	s->nrunning_prefetch = 0;
 	s->demand_outstanding = 0;
 	s->prefetch_inflight_bytes = 0;
+	s->bg_inflight_bytes = 0;
 }
 
 /* One mount replaying @trace from an empty cache; the counters go to s->res. */

@@ -70,6 +70,7 @@ struct image_stats {
 	uint64_t ahead_bytes[IMAGE_N_SOURCES];
 	uint64_t ahead_used_blocks[IMAGE_N_SOURCES];
 	uint64_t ahead_inflight_bytes; /* requested ahead, not arrived yet */
+	uint64_t bg_inflight_bytes;    /* ... of which by the background fill */
 	uint64_t last_miss_us;	       /* monotonic time of the last demand fetch */
 	uint64_t evicted_blocks;       /* given back to stay within cache_size */
 	uint64_t evicted_unused_blocks; /* of those, prefetched and never read */

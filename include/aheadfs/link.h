@@ -19,8 +19,13 @@ struct link {
 void link_init(struct link *link);
 void link_clear(struct link *link);
 
-/* One finished transfer: `bytes` long, first byte after ttfb_us, done after elapsed_us. */
-void link_observe(struct link *link, uint64_t bytes, uint64_t ttfb_us, uint64_t elapsed_us);
+/*
+ * One finished transfer: `bytes` long, first byte after ttfb_us, done after elapsed_us,
+ * while `sharing` transfers (itself included) shared the link: the link's bandwidth is
+ * about the transfer's rate times that.
+ */
+void link_observe(struct link *link, uint64_t bytes, uint64_t ttfb_us, uint64_t elapsed_us,
+		  unsigned sharing);
 
 void link_get(struct link *link, double *rtt_us, double *bandwidth);
 

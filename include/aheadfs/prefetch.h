@@ -46,6 +46,7 @@ struct prefetch_state {
 	double bandwidth;	    /* bytes/s estimate; 0 = not measured yet */
 	double rtt_us;		    /* round-trip estimate; 0 = not measured yet */
 	uint64_t inflight_bytes;    /* prefetch bytes requested and not yet arrived */
+	uint64_t urgent_inflight_bytes; /* ... of those, for predictions (not the fill) */
 	unsigned demand_waiting;    /* demand fetches queued or running */
 	uint64_t last_demand_us;    /* time of the last demand miss; 0 = none yet */
 	double accuracy;	    /* recent used/prefetched, 0..1; < 0 = not known yet */

@@ -107,6 +107,9 @@ static void test_background_only_when_idle(void)
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
 	st.last_demand_us = st.now_us - 2 * S;
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	st.urgent_inflight_bytes = BS; /* a predicted block on its way: the link is not idle */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.urgent_inflight_bytes = 0;
 	st.host_pressure = 0.3;
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
 	st.host_pressure = 0;
@@ -123,8 +126,8 @@ static void test_link_estimates(void)
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat(rtt, ==, 0);
 	for (int i = 0; i < 50; i++) {
-		link_observe(&link, 4096, 20 * MS, 20 * MS + 100);		/* small: RTT only */
-		link_observe(&link, 1 << 20, 20 * MS, 20 * MS + 40 * MS);	/* 1 MiB in 40 ms */
+		link_observe(&link, 4096, 20 * MS, 20 * MS + 100, 1);	   /* small: RTT only */
+		link_observe(&link, 1 << 20, 20 * MS, 20 * MS + 80 * MS, 2); /* 1 MiB in 80 ms, 2 sharing */
 	}
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
