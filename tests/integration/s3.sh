@@ -2,9 +2,9 @@
 # S3 against a real Ceph radosgw on 127.0.0.1: SigV4 mounts of s3:// URLs, the cache
 # across remounts and overwrites, presigned URLs (no HEAD, expiry), a wrong secret, and
 # that the secret shows up nowhere: ps, logs, errors, stats JSON, /proc/mounts, the cache.
+: "${TEST_TIMEOUT:=600}" # the watchdog's limit: radosgw alone takes ~20 s to start
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
 . "$top_srcdir/tests/lib/radosgw.sh"
-TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 tap_plan 22
 start_radosgw
 
