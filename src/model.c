@@ -16,7 +16,8 @@
 G_DEFINE_QUARK(aheadfs_model_error, model_error)
 
 static const struct model_ops *const model_registry[] = {
-    &model_none_ops, &model_seq_ops, &model_markov_ops, &model_profile_ops, &model_hybrid_ops,
+    &model_none_ops,	&model_seq_ops,	 &model_markov_ops,
+    &model_profile_ops, &model_lstm_ops, &model_hybrid_ops,
 };
 
 static const struct model_ops *model_find_ops(const char *name)
@@ -113,11 +114,28 @@ bool model_params_resolve(struct model_params *p, GError **error)
 		p->markov_steps = 8;
 	if (p->hybrid_experts == 0)
 		p->hybrid_experts = 1u << MODEL_EXPERT_SEQUENTIAL | 1u << MODEL_EXPERT_MARKOV |
-				    1u << MODEL_EXPERT_PROFILE;
+				    1u << MODEL_EXPERT_PROFILE | 1u << MODEL_EXPERT_LSTM;
 	if (p->hybrid_window == 0)
 		p->hybrid_window = 64;
 	if (p->hybrid_combine == MODEL_COMBINE_DEFAULT)
 		p->hybrid_combine = MODEL_COMBINE_RELATIVE;
+	if (p->lstm_hidden == 0)
+		p->lstm_hidden = 32;
+	if (p->lstm_vocab == 0)
+		p->lstm_vocab = 64;
+	if (p->lstm_train_every == 0)
+		p->lstm_train_every = 1;
+	if (p->lstm_cpu_permille == 0)
+		p->lstm_cpu_permille = 80;
+	if (p->lstm_hidden < 8 || p->lstm_hidden > 256 || p->lstm_hidden % 8 || p->lstm_vocab < 8 ||
+	    p->lstm_vocab > 1024 || p->lstm_train_every > 1u << 20 || p->lstm_cpu_permille > 1000) {
+		g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
+			    "LSTM parameters out of range (hidden %u, vocabulary %u, train every "
+			    "%u, CPU %u per mille)",
+			    p->lstm_hidden, p->lstm_vocab, p->lstm_train_every,
+			    p->lstm_cpu_permille);
+		return false;
+	}
 	if (p->seq_streams > 64 || p->seq_window_max > 1024 || p->markov_steps > 64 ||
 	    p->hybrid_window > 1u << 20 || p->hybrid_combine > MODEL_COMBINE_RELATIVE) {
 		g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
@@ -130,7 +148,7 @@ bool model_params_resolve(struct model_params *p, GError **error)
 	if (p->hybrid_experts & (1u << MODEL_EXPERT_HYBRID | 1u << MODEL_EXPERT_NONE) ||
 	    p->hybrid_experts >> MODEL_EXPERT_COUNT) {
 		g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
-			    "hybrid expert set %#x: only sequential, markov, profile",
+			    "hybrid expert set %#x: only sequential, markov, profile, lstm",
 			    p->hybrid_experts);
 		return false;
 	}
@@ -165,9 +183,10 @@ struct model *model_new(const char *name, const struct model_params *params, GEr
 	struct model_params p = *params;
 
 	if (!ops) {
-		g_set_error(error, MODEL_ERROR, MODEL_ERROR_INVALID,
-			    "unknown model \"%s\" (none, sequential, markov, profile, hybrid)",
-			    name ? name : "(null)");
+		g_set_error(
+		    error, MODEL_ERROR, MODEL_ERROR_INVALID,
+		    "unknown model \"%s\" (none, sequential, markov, profile, lstm, hybrid)",
+		    name ? name : "(null)");
 		return NULL;
 	}
 	if (!model_params_resolve(&p, error))

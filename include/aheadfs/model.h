@@ -13,6 +13,7 @@
  *   sequential   forward runs and constant strides, readahead window   model_seq.c
  *   markov       successors per block, next delta given recent deltas  model_markov.c
  *   profile      the first-access order of earlier sessions            model_profile.c
+ *   lstm         next delta given a long context, a small online LSTM  model_lstm.c
  *   hybrid       all of the above, weighted by measured precision      model_hybrid.c
  *
  * The hybrid needs no feedback about which prefetched blocks were used: it scores each
@@ -55,7 +56,7 @@ enum model_expert {
 	MODEL_EXPERT_MARKOV,
 	MODEL_EXPERT_PROFILE,
 	MODEL_EXPERT_HYBRID,
-	MODEL_EXPERT_LSTM, /* reserved for issue 5 */
+	MODEL_EXPERT_LSTM,
 	MODEL_EXPERT_COUNT,
 };
 const char *model_expert_to_string(enum model_expert expert);
@@ -94,9 +95,13 @@ struct model_params {
 	uint32_t seq_streams;	 /* concurrent streams tracked; default 8 */
 	uint32_t seq_window_max; /* readahead window cap, blocks; default 32 */
 	uint32_t markov_steps;	 /* successor path length walked; default 8 */
-	uint32_t hybrid_experts; /* bit (1 << enum model_expert); default seq+markov+profile */
+	uint32_t hybrid_experts; /* bit (1 << enum model_expert); default all four experts */
 	uint32_t hybrid_window;	 /* events a prediction has to come true; default 64 */
 	enum model_combine hybrid_combine;
+	uint32_t lstm_hidden;	    /* LSTM hidden units, 8..256 by 8; default 32 */
+	uint32_t lstm_vocab;	    /* LSTM delta classes, 8..1024, 3 reserved; default 64 */
+	uint32_t lstm_train_every;  /* LSTM: at most one update per N accesses; default 1 */
+	uint32_t lstm_cpu_permille; /* LSTM: CPU budget, 1/1000 of one core; default 80 */
 };
 
 #define MODEL_STATS_EXPERTS_MAX 6

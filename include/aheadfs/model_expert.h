@@ -4,9 +4,9 @@
  *
  * An expert embeds struct model first and fills a struct model_ops; model.c dispatches,
  * validates events, wraps saved state in the versioned, checksummed envelope and keeps the
- * registry of experts by name.  To add one (the LSTM of issue 5): write model_NAME.c with
+ * registry of experts by name.  To add one (as the LSTM was): write model_NAME.c with
  * `const struct model_ops model_NAME_ops`, declare it below, add it to the registry in
- * model.c, and add its bit to the hybrid's default expert set in model_hybrid.c.  The
+ * model.c, and add its bit to the hybrid's default expert set (model_params_resolve()).  The
  * hybrid then scores and weights it like the others with no other change.
  */
 #ifndef AHEADFS_MODEL_EXPERT_H
@@ -55,6 +55,7 @@ extern const struct model_ops model_none_ops;
 extern const struct model_ops model_seq_ops;
 extern const struct model_ops model_markov_ops;
 extern const struct model_ops model_profile_ops;
+extern const struct model_ops model_lstm_ops;
 extern const struct model_ops model_hybrid_ops;
 
 /* The expert called @expert in this build, or NULL. */

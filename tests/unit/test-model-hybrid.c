@@ -7,7 +7,7 @@
 
 #define BLOCKS 1000000
 
-static const char *const experts[] = {"none", "sequential", "markov", "profile"};
+static const char *const experts[] = {"none", "sequential", "markov", "profile", "lstm"};
 
 /* Sequential stretches at fresh places, a pattern that repeats, a little noise. */
 static void make_mixture(struct test_stream *s, uint64_t seed, int rounds)

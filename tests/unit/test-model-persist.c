@@ -5,7 +5,7 @@
 
 #define BLOCKS 100000
 
-static const char *const names[] = {"none", "sequential", "markov", "profile", "hybrid"};
+static const char *const names[] = {"none", "sequential", "markov", "profile", "lstm", "hybrid"};
 
 /* Two sessions of a boot-like order with runs in it, so that every expert learns. */
 static void make_training(struct test_stream *s)
@@ -212,15 +212,18 @@ static void test_api_new_errors(void)
 		uint64_t blocks;
 		size_t cap;
 		uint32_t experts;
+		uint32_t lstm_hidden, lstm_vocab;
 	} bad[] = {
-	    {"lstm", BLOCKS, 0, 0},
-	    {"nonsense", BLOCKS, 0, 0},
-	    {NULL, BLOCKS, 0, 0},
-	    {"markov", 0, 0, 0},
-	    {"markov", MODEL_IMAGE_BLOCKS_MAX + 1, 0, 0},
-	    {"markov", BLOCKS, 1000, 0},
-	    {"hybrid", BLOCKS, 0, 1u << MODEL_EXPERT_LSTM},
-	    {"hybrid", BLOCKS, 0, 1u << MODEL_EXPERT_HYBRID},
+	    {"nonsense", BLOCKS, 0, 0, 0, 0},
+	    {NULL, BLOCKS, 0, 0, 0, 0},
+	    {"markov", 0, 0, 0, 0, 0},
+	    {"markov", MODEL_IMAGE_BLOCKS_MAX + 1, 0, 0, 0, 0},
+	    {"markov", BLOCKS, 1000, 0, 0, 0},
+	    {"hybrid", BLOCKS, 0, 1u << MODEL_EXPERT_HYBRID, 0, 0},
+	    {"hybrid", BLOCKS, 0, 1u << MODEL_EXPERT_COUNT, 0, 0},
+	    {"lstm", BLOCKS, 0, 0, 12, 0},
+	    {"lstm", BLOCKS, 0, 0, 512, 0},
+	    {"hybrid", BLOCKS, 0, 0, 0, 4},
 	};
 
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -229,6 +232,8 @@ static void test_api_new_errors(void)
 		p.image_blocks = bad[i].blocks;
 		p.memory_cap_bytes = bad[i].cap;
 		p.hybrid_experts = bad[i].experts;
+		p.lstm_hidden = bad[i].lstm_hidden;
+		p.lstm_vocab = bad[i].lstm_vocab;
 		g_assert_null(model_new(bad[i].name, &p, &error));
 		g_assert_error(error, MODEL_ERROR, MODEL_ERROR_INVALID);
 	}
@@ -252,7 +257,9 @@ static void test_api_strings(void)
 	g_assert_cmpstr(model_access_kind_to_string(MODEL_ACCESS_LATE), ==, "late");
 	g_assert_cmpstr(model_combine_to_string(MODEL_COMBINE_RELATIVE), ==, "relative");
 	g_assert_cmpstr(model_expert_to_string(MODEL_EXPERT_LSTM), ==, "lstm");
-	g_assert_false(model_expert_from_string("lstm", &e));
+	g_assert_true(model_expert_from_string("lstm", &e));
+	g_assert_cmpuint(e, ==, MODEL_EXPERT_LSTM);
+	g_assert_false(model_expert_from_string("gru", &e));
 }
 
 static void test_api_events_checked(void)
@@ -279,7 +286,7 @@ static void test_api_events_checked(void)
 		g_assert_cmpuint(out[i].block, <, 1000);
 	model_get_stats(m, &st);
 	g_assert_cmpuint(st.events, ==, 10);
-	g_assert_cmpuint(st.nexperts, ==, 3);
+	g_assert_cmpuint(st.nexperts, ==, 4);
 	g_assert_cmpuint(st.memory_bytes, ==, model_memory_bytes(m));
 	g_assert_cmpuint(model_predict(m, 3000, G_USEC_PER_SEC, out, 0), ==, 0);
 	/* far-future now and horizon do not overflow */
