@@ -77,7 +77,8 @@ if [ "${CHECK_SANITIZE:-1}" = 1 ]; then
 	export ASAN_OPTIONS="log_path=$san_logs/asan:detect_leaks=1"
 	export UBSAN_OPTIONS="log_path=$san_logs/ubsan:print_stacktrace=1:halt_on_error=1"
 	san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-	run_build asan --enable-werror CFLAGS="-O1 -g $san" LDFLAGS="$san"
+	# Sanitized code runs several times slower: give each test's watchdog more time.
+	TEST_TIMEOUT=900 run_build asan --enable-werror CFLAGS="-O1 -g $san" LDFLAGS="$san"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 	reports=$(find "$san_logs" -type f 2>/dev/null)
 	if [ -n "$reports" ]; then

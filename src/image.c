@@ -567,6 +567,13 @@ static int image_fetch_round(struct image *img, gint64 t0, struct block_span spa
 		__atomic_store_n(&img->stats.last_miss_us, (uint64_t)t0, __ATOMIC_RELAXED);
 	}
 	image_submit(img, starts);
+	/* Prefetches a reader now waits for go ahead of the other prefetches. */
+	for (guint i = 0; i < waits->len; i++) {
+		struct fetch *f = waits->pdata[i];
+
+		if (f->source >= 0)
+			origin_promote(img->origin, &f->req);
+	}
 	if (demand_started < waits->len)
 		stats_add(&img->stats.waited_reads, 1);
 	/* Even on error, wait: the fetches we joined hold our references. */

@@ -138,6 +138,29 @@ static int transfer_check_headers(const struct transfer *t, char *reason, size_t
 	return 0;
 }
 
+void origin_promote(struct origin *o, struct origin_request *req)
+{
+	bool moved = false;
+
+	g_mutex_lock(&o->lock);
+	for (GList *l = o->queue[ORIGIN_PRIORITY_PREFETCH].head; l; l = l->next) {
+		struct transfer *t = l->data;
+
+		if (t->req != req)
+			continue;
+		g_queue_delete_link(&o->queue[ORIGIN_PRIORITY_PREFETCH], l);
+		req->priority = ORIGIN_PRIORITY_DEMAND;
+		g_queue_push_tail(&o->queue[ORIGIN_PRIORITY_DEMAND], t);
+		moved = true;
+		break;
+	}
+	g_mutex_unlock(&o->lock);
+	if (moved) {
+		__atomic_fetch_add(&o->n_demand, 1, __ATOMIC_RELAXED);
+		curl_multi_wakeup(o->multi);
+	}
+}
+
 static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 {
 	struct transfer *t = opaque;

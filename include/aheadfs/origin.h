@@ -127,6 +127,12 @@ void origin_start(struct origin *origin);
 void origin_free(struct origin *origin);
 
 void origin_submit(struct origin *origin, struct origin_request *req);
+/*
+ * A reader now waits for `req`: if it is still queued as a prefetch, it becomes demand
+ * and goes ahead of every queued prefetch. No-op when it has started or finished; `req`
+ * must stay valid during the call.
+ */
+void origin_promote(struct origin *origin, struct origin_request *req);
 void origin_get_counters(struct origin *origin, struct origin_counters *out);
 
 /* The parsed Content-Range "bytes A-B/T" (T may be "*": total = UINT64_MAX). Pure. */

@@ -46,8 +46,11 @@ cleanup() {
 		kill "$p" 2>/dev/null || true
 	done
 	if [ -n "${WATCHDOG_PID:-}" ]; then
-		# Its sleep first (by PID, as a child of the watchdog), then the watchdog.
-		kill $(ps -o pid= --ppid "$WATCHDOG_PID") "$WATCHDOG_PID" 2>/dev/null
+		# The watchdog first (so it cannot wake and bail), then its sleep, by PID.
+		local sleeper
+		sleeper=$(ps -o pid= --ppid "$WATCHDOG_PID")
+		kill "$WATCHDOG_PID" 2>/dev/null
+		[ -n "$sleeper" ] && kill $sleeper 2>/dev/null
 	fi
 	wait 2>/dev/null
 	rm -rf "$T"
