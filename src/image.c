@@ -33,6 +33,7 @@
 #include "aheadfs/link.h"
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
+#include "aheadfs/s3.h"
 
 #define RA_START_BYTES (UINT64_C(512) << 10)
 #define RA_MAX_BYTES (UINT64_C(16) << 20)
@@ -59,7 +60,8 @@ struct fetch {
 
 struct image {
 	char *name;
-	char *url;
+	char *url;	 /* what is requested */
+	char *shown_url; /* what is shown: a presigned URL's secrets redacted */
 	struct origin_info info;
 	struct store *store;
 	struct origin *origin;
@@ -106,6 +108,7 @@ struct image *image_new(const struct image_config *cfg)
 
 	img->name = g_strdup(cfg->name);
 	img->url = g_strdup(cfg->url);
+	img->shown_url = s3_url_redact(cfg->url);
 	img->info.size = cfg->info->size;
 	img->info.etag = g_strdup(cfg->info->etag);
 	img->info.last_modified = g_strdup(cfg->info->last_modified);
@@ -144,6 +147,7 @@ void image_free(struct image *img)
 	origin_info_clear(&img->info);
 	g_free(img->name);
 	g_free(img->url);
+	g_free(img->shown_url);
 	g_free(img);
 }
 
@@ -154,7 +158,7 @@ const char *image_name(const struct image *img)
 
 const char *image_url(const struct image *img)
 {
-	return img->url;
+	return img->shown_url;
 }
 
 uint64_t image_size(const struct image *img)
@@ -207,13 +211,13 @@ static void image_log_failure(struct image *img, struct fetch *f, int err, const
 		if (first_change)
 			log_error("%s: %s; reads of blocks not yet cached fail with EIO until it "
 				  "is mounted again",
-				  img->url, reason);
+				  img->shown_url, reason);
 		return;
 	}
 	if (err != -ECANCELED && log_ratelimit_allow(&img->error_log))
 		log_error("%s: read of %" G_GUINT64_FORMAT " bytes at offset %" G_GUINT64_FORMAT
 			  " failed: %s",
-			  img->url, f->req.length, f->req.offset, reason);
+			  img->shown_url, f->req.length, f->req.offset, reason);
 }
 
 /* origin_sink_fn: runs on the origin thread. */

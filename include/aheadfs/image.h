@@ -96,6 +96,7 @@ struct image *image_new(const struct image_config *cfg);
 void image_free(struct image *img);
 
 const char *image_name(const struct image *img);
+/* For display: a presigned URL's signature and credential are redacted. */
 const char *image_url(const struct image *img);
 uint64_t image_size(const struct image *img);
 uint32_t image_block_size(const struct image *img);
