@@ -4,7 +4,7 @@
 # served from prefetched blocks; an unlearned random pattern wastes little; background
 # fill completes the image, after which the origin is not needed.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 7
+tap_plan 8
 start_slow_origin 20
 make_image "$T/www/disk.raw" 64
 opts="state_dir=$T/state,bg_bandwidth=0"
@@ -45,7 +45,7 @@ check "random pattern: wasted bytes ($wasted) stay under half the demanded bytes
 # Background fill completes the image; then the origin can go away. (idle_pressure=1:
 # the test machine may be busy, and host pressure has its own unit test.)
 rm -rf "$T/cache"
-mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" \
+mount_aheadfs_fg "$T/mnt" "$ORIGIN_URL/disk.raw" \
 	-o "state_dir=$T/state,bg_bandwidth=64M,idle_pressure=1"
 t0=$(date +%s.%N)
 filled() { test "$(json_get "$T/mnt/.aheadfs/stats" 's["images"][0]["fill"]')" = 1.0; }
@@ -55,5 +55,8 @@ kill "$ORIGIN_PID"
 wait "$ORIGIN_PID" 2>/dev/null
 check "background fill completed the image; with the origin gone every byte reads" \
 	cmp "$T/mnt/disk.raw" "$T/www/disk.raw"
+kill -USR1 "$AHEADFS_PID"
+summary() { grep -q "disk.raw: .* reads, .* hits, .* misses, .*% local" "$AHEADFS_LOG"; }
+check "SIGUSR1 writes a summary to the log" wait_for 5 summary
 unmount_aheadfs "$T/mnt"
 tap_done
