@@ -209,11 +209,19 @@ static void fs_read_stats(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 {
 	const char *json = (const char *)(uintptr_t)fi->fh;
 	size_t len = strlen(json);
+	g_autofree char *slice = NULL;
 
-	if ((size_t)off >= len)
+	if ((size_t)off >= len) {
 		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, json + off, MIN(size, len - (size_t)off));
+		return;
+	}
+	/*
+	 * Reply from a copy: once the reply is in the kernel the reader may close the file,
+	 * and its RELEASE (on another thread) frees the document while this thread is still
+	 * returning from the reply.
+	 */
+	slice = g_memdup2(json + off, MIN(size, len - (size_t)off));
+	fuse_reply_buf(req, slice, MIN(size, len - (size_t)off));
 }
 
 /* Reply to a read; the extent's bytes are consumed when this returns. */
