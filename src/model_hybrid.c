@@ -533,7 +533,8 @@ static bool hybrid_load(struct model *m, struct model_reader *r)
 		for (int b = 0; b < HYBRID_BUCKETS; b++)
 			model_get_rate(r, &x->calib[b]);
 		model_get_rate(r, &x->precision);
-		x->log_weight = model_get_f64_in(r, -HYBRID_HEDGE_FLOOR, 0.0);
+		/* Weights are normalised now and then, so a saved one may sit above 0. */
+		x->log_weight = model_get_f64_in(r, -1e6, 1e6);
 		x->issued = model_get_u64(r);
 		x->hits = model_get_u64(r);
 		version = model_get_u32(r);
@@ -549,6 +550,7 @@ static bool hybrid_load(struct model *m, struct model_reader *r)
 		if (!x->model->ops->load(x->model, &sub) || sub.bad || sub.off != sub.len)
 			return false;
 	}
+	hybrid_normalise_weights(h);
 	return !r->bad;
 }
 

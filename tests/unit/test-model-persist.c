@@ -306,6 +306,49 @@ static void test_api_none(void)
 	test_stream_fini(&s);
 }
 
+/*
+ * Regression: after two sessions of a mixed stream with predictions, the hybrid's Hedge
+ * weights sat above 0 between normalisations and its saved state was refused at load.
+ */
+static void test_hybrid_two_sessions_reload(void)
+{
+	struct model_params p = {.image_blocks = 8192};
+	struct model_prediction out[1024];
+	struct model *m = model_new("hybrid", &p, NULL);
+	GRand *r = g_rand_new_with_seed(1);
+	uint64_t t = 1000000, b = 0;
+
+	for (int sess = 0; sess < 2; sess++) {
+		g_autoptr(GError) error = NULL;
+		struct model *copy;
+		GBytes *saved;
+
+		model_session_start(m, t);
+		for (int i = 0; i < 8000; i++) {
+			struct model_event ev = {.time_us = t, .block = b,
+						 .nblocks = 1 + (uint32_t)g_rand_int_range(r, 0, 4),
+						 .kind = MODEL_ACCESS_MISS};
+
+			if (ev.block + ev.nblocks > 8192)
+				ev.block = 8192 - ev.nblocks;
+			model_observe(m, &ev);
+			if (i % 7 == 0)
+				model_predict(m, t, 10000000, out, G_N_ELEMENTS(out));
+			t += (uint64_t)g_rand_int_range(r, 100, 5000);
+			b = g_rand_int_range(r, 0, 10) < 6 ? (b + ev.nblocks) % 8000
+							    : (uint64_t)g_rand_int_range(r, 0, 8100);
+		}
+		saved = model_save(m);
+		copy = model_new("hybrid", &p, NULL);
+		g_assert_true(model_load(copy, saved, &error));
+		g_assert_no_error(error);
+		model_free(copy);
+		g_bytes_unref(saved);
+	}
+	g_rand_free(r);
+	model_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -315,5 +358,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/model/api/strings", test_api_strings);
 	g_test_add_func("/model/api/events-checked", test_api_events_checked);
 	g_test_add_func("/model/api/none", test_api_none);
+	g_test_add_func("/model/persist/hybrid-two-sessions", test_hybrid_two_sessions_reload);
 	return g_test_run();
 }
