@@ -235,7 +235,8 @@ static gboolean parse_size_option(const char *name, const char *text, uint64_t *
 
 static gboolean check_model(const char *text, GError **error)
 {
-	static const char *const names[] = {"none", "sequential", "markov", "profile", "hybrid"};
+	static const char *const names[] = {"none", "sequential", "markov", "profile", "lstm",
+					    "hybrid"};
 
 	if (!text)
 		return TRUE;
@@ -243,7 +244,8 @@ static gboolean check_model(const char *text, GError **error)
 		if (strcmp(text, names[i]) == 0)
 			return TRUE;
 	g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-		    "model: \"%s\" is not one of none, sequential, markov, profile, hybrid", text);
+		    "model: \"%s\" is not one of none, sequential, markov, profile, lstm, hybrid",
+		    text);
 	return FALSE;
 }
 
@@ -552,8 +554,8 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o prefetch=on|off     learn the access pattern and fetch ahead of the\n"
 		"                           reader (default: on); off fetches only what is read\n"
 		"    -o state_dir=DIR       learned state (default: CACHE_DIR/state)\n"
-		"    -o model=NAME          predictor: none, sequential, markov, profile or\n"
-		"                           hybrid (default: hybrid)\n"
+		"    -o model=NAME          predictor: none, sequential, markov, profile, lstm\n"
+		"                           or hybrid (default: hybrid)\n"
 		"    -o model_memory=SIZE   memory cap of each image's model (default: 16M)\n"
 		"    -o critical_p=P        probability for the critical tier (default: 0.6)\n"
 		"    -o predictive_p=P      probability for the predictive tier (default: 0.2)\n"

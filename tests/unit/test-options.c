@@ -125,6 +125,7 @@ static const struct bad_case bad_cases[] = {
 	{{"-o", "retries=101", "http://h/a", "/m"}, "retries"},
 	{{"-o", "prefetch=maybe", "http://h/a", "/m"}, "prefetch: \"maybe\" is neither on nor off"},
 	{{"-o", "model=lstm2", "http://h/a", "/m"}, "model: \"lstm2\" is not one of"},
+	{{"-o", "model=hybird", "http://h/a", "/m"}, "none, sequential, markov, profile, lstm, hybrid"},
 	{{"-o", "critical_p=1.5", "http://h/a", "/m"}, "critical_p: \"1.5\" is not a probability"},
 	{{"-o", "predictive_p=x", "http://h/a", "/m"}, "predictive_p"},
 	{{"-o", "model_memory=1K", "http://h/a", "/m"}, "model_memory: at least 64K"},
