@@ -392,7 +392,16 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 	uint64_t nblocks = store_block_count(img->store);
 	uint64_t start = MAX(RA_START_BYTES >> img->shift, UINT64_C(1));
 	uint64_t max = MAX(RA_MAX_BYTES >> img->shift, UINT64_C(1));
-	bool streaming = span.first <= img->ra_expect && img->ra_expect <= end && span.first > 0;
+	/*
+	 * A new stream: this read starts where the last one ended. A running stream also
+	 * takes reads a little behind its head or inside what it already requested: the
+	 * kernel's own readahead sends a stream's reads on several FUSE threads at once, and
+	 * they arrive out of order.
+	 */
+	uint64_t behind = MAX(img->ra_window, start);
+	bool streaming = img->ra_window == 0
+				 ? span.first <= img->ra_expect && img->ra_expect <= end && span.first > 0
+				 : span.first + behind >= img->ra_expect && span.first <= img->ra_done;
 
 	if (img->changed || !img->readahead)
 		return;
@@ -404,7 +413,8 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 	}
 	__atomic_store_n(&img->ra_window, img->ra_window ? MIN(img->ra_window * 2, max) : start,
 			 __ATOMIC_RELAXED);
-	img->ra_expect = end;
+	img->ra_expect = MAX(img->ra_expect, end);
+	end = img->ra_expect;
 	if (img->ra_done < end)
 		img->ra_done = end;
 	/* Refill only when half the window has been consumed, so requests stay large. */
