@@ -50,7 +50,12 @@ bool blockmap_test_and_clear(struct blockmap *map, uint64_t block)
 	return __atomic_fetch_and(&map->words[block / 64], ~bit, __ATOMIC_ACQ_REL) & bit;
 }
 
-bool blockmap_test_any(const struct blockmap *map, uint64_t first, uint64_t count)
+/*
+ * Walk [first, first + count) a word at a time: for each word, the bits of the range in
+ * it. Stops early when `stop` says so for a (word, mask) pair; returns whether it did.
+ */
+static bool blockmap_scan(const struct blockmap *map, uint64_t first, uint64_t count,
+			  bool (*stop)(uint64_t word, uint64_t mask))
 {
 	uint64_t b = first, end = first + count;
 
@@ -60,28 +65,31 @@ bool blockmap_test_any(const struct blockmap *map, uint64_t first, uint64_t coun
 		uint64_t n = 64 - bit < end - b ? 64 - bit : end - b;
 		uint64_t mask = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << bit;
 
-		if (w & mask)
+		if (stop(w, mask))
 			return true;
 		b += n;
 	}
 	return false;
 }
 
+static bool some_set(uint64_t word, uint64_t mask)
+{
+	return (word & mask) != 0;
+}
+
+static bool some_clear(uint64_t word, uint64_t mask)
+{
+	return (word & mask) != mask;
+}
+
+bool blockmap_test_any(const struct blockmap *map, uint64_t first, uint64_t count)
+{
+	return blockmap_scan(map, first, count, some_set);
+}
+
 bool blockmap_test_all(const struct blockmap *map, uint64_t first, uint64_t count)
 {
-	uint64_t b = first, end = first + count;
-
-	while (b < end) {
-		uint64_t w = __atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
-		unsigned bit = b % 64;
-		uint64_t n = 64 - bit < end - b ? 64 - bit : end - b;
-		uint64_t mask = (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << bit;
-
-		if ((w & mask) != mask)
-			return false;
-		b += n;
-	}
-	return true;
+	return !blockmap_scan(map, first, count, some_clear);
 }
 
 uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from)
