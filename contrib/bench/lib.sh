@@ -115,22 +115,27 @@ kill_pidfile() {
 
 # tool NAME: path of a built binary (aheadfs, aheadfs-origin, aheadfs-replay),
 # empty if none is built.  AHEADFS_BUILDDIR names the build directory;
-# otherwise the newest NAME among the usual build directories (build*/ in the
-# tree, /tmp/*-build) wins, since several engineers build in parallel.
+# otherwise the tree's own build directories (the top, build*/) are searched,
+# and only if none has NAME the private ones (/tmp/*-build); within a tier the
+# newest NAME wins.
 tool() {
-	local d f best='' dirs
+	local d f best='' tier
+	local -a tiers
 	if [ -n "${AHEADFS_BUILDDIR:-}" ]; then
-		dirs=("$AHEADFS_BUILDDIR")
+		tiers=("$AHEADFS_BUILDDIR")
 	else
-		dirs=("$BENCH_TOP" "$BENCH_TOP"/build* /tmp/*-build)
+		tiers=("$BENCH_TOP $(printf '%s ' "$BENCH_TOP"/build*)" "$(printf '%s ' /tmp/*-build)")
 	fi
-	for d in "${dirs[@]}"; do
-		for f in "$d/$1" "$d/contrib/bench/$1"; do
-			if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
-			if [ -z "$best" ] || [ "$f" -nt "$best" ]; then
-				best=$f
-			fi
+	for tier in "${tiers[@]}"; do
+		for d in $tier; do
+			for f in "$d/$1" "$d/contrib/bench/$1"; do
+				if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
+				if [ -z "$best" ] || [ "$f" -nt "$best" ]; then
+					best=$f
+				fi
+			done
 		done
+		[ -z "$best" ] || break
 	done
 	[ -z "$best" ] || printf '%s\n' "$best"
 }

@@ -19,6 +19,7 @@ show yet says "not yet". Nothing is ever filled in from elsewhere.
 import csv
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -72,15 +73,20 @@ def record(path, pairs):
 
 
 def find_key(obj, names):
-    """Depth-first search for the first of names in nested dicts."""
+    """Depth-first search for the first of names in nested dicts and lists."""
     if isinstance(obj, dict):
         for n in names:
             if n in obj and number(obj[n]) is not None:
                 return number(obj[n])
-        for v in obj.values():
-            r = find_key(v, names)
-            if r is not None:
-                return r
+        children = obj.values()
+    elif isinstance(obj, list):
+        children = obj
+    else:
+        return None
+    for v in children:
+        r = find_key(v, names)
+        if r is not None:
+            return r
     return None
 
 
@@ -180,13 +186,29 @@ def summarize(outdir):
     return table, settings
 
 
-def cell_text(r, h):
+def cell_text(r, h, notes):
+    """A pivot cell: the median and its ratio, or a short reason with a
+    footnote number (the footnotes, in notes, give the whole reason)."""
     if r.get(h) is None:
-        return r["why"] or "-"
+        why = r["why"] or "-"
+        for short in ("not yet", "n/a"):
+            if why.startswith(short):
+                return why if len(why) < 50 else short + note_ref(notes, why)
+        return ("fails" if why.startswith("fails") else why[:20]) + note_ref(notes, why)
     s = fmt(r[h])
     if r["ratio"] is not None and r["system"] != "local":
         s += " (%.2fx)" % r["ratio"]
+    if r["why"]:  # some runs failed
+        s += note_ref(notes, r["why"])
     return s
+
+
+def note_ref(notes, text):
+    # A port number differs between settings; the same failure is one note.
+    key = re.sub(r"127\.0\.0\.1:[0-9]+", "127.0.0.1:PORT", text)
+    if key not in notes:
+        notes.append(key)
+    return " [%d]" % (notes.index(key) + 1)
 
 
 def write_markdown(outdir, table, settings):
@@ -215,13 +237,18 @@ def write_markdown(outdir, table, settings):
             out += ["## " + title, "",
                     "| system | " + " | ".join(setting_label(s) for s in settings) + " |",
                     "|---|" + "---|" * len(settings)]
+            notes = []
             for s in systems:
                 cells = []
                 for st in settings:
                     m = [r for r in rows if r["system"] == s and r["setting"] == st]
-                    cells.append(cell_text(m[0], h) if m else "-")
+                    cells.append(cell_text(m[0], h, notes) if m else "-")
                 out.append("| %s | %s |" % (SYSTEM_LABEL.get(s, s), " | ".join(cells)))
             out.append("")
+            for i, n in enumerate(notes):
+                out.append("[%d] %s  " % (i + 1, n.replace("|", "/")))
+            if notes:
+                out.append("")
         metrics = WORKLOADS.get(wl, (None, []))[1] or sorted(
             {k for r in rows for k in r if k.endswith("_s")})
         out += ["### %s: details" % wl, "",

@@ -14,7 +14,8 @@
 #
 # Settings are RTT_MS/MBIT, 0/0 meaning unshaped.
 #   full (default):  0/0,20/200,50/50; boot 3 runs, loop 1 run (medians)
-#   --quick:         20/200; boot and loop 1 run each (about 10 minutes)
+#   --quick:         20/200; boot and loop 1 run each, the local file twice
+#                    (first and last), about 7-10 minutes
 # Each setting gets one origin, started here and killed by PID on every exit
 # path; every system is brought up fresh for every run and torn down after it.
 # aheadfs-learned is first trained with one untimed run per workload and
@@ -135,6 +136,20 @@ last_words() {
 		tail -n 1 | sed -E 's/^[0-9:\/ ]{8,20} //' | cut -c1-200 || true
 }
 
+# guest_words SERIAL: why a boot produced no marker, from its console.
+guest_words() {
+	local w
+	if [ ! -s "$1" ]; then
+		# The guest console is quiet (loglevel 3): no errors, no markers.
+		echo "no marker and no guest error within ${TIMEOUT}s (the guest hung)"
+		return
+	fi
+	# The first I/O or mount error says more than the panic that follows.
+	w=$(grep -a -m 1 -E 'I/O error|EXT4-fs error|Failed to mount|Kernel panic|Unable to mount' "$1" ||
+		grep -a -i -E 'error|fail|panic|timed out' "$1" | tail -n 1 || true)
+	echo "guest: $(printf '%s' "$w" | sed 's/^\[ *[0-9.]*\] //' | cut -c1-120)"
+}
+
 record() { python3 "$BENCH_DIR/report.py" record "$RECORD" "$@"; }
 
 # --- one run ---------------------------------------------------------------------
@@ -179,7 +194,7 @@ run_one() {
 		if [ "$rc" != 0 ] && [ -z "$reason" ]; then
 			reason="$wl failed: $(last_words "$STATE/wl.err")"
 			if [ "$wl" = boot ]; then
-				reason="no marker: guest: $(grep -a -i -E 'error|fail|panic|timed out' "$OUT/logs/$tag.serial" 2>/dev/null | tail -n 1 | sed 's/^\[ *[0-9.]*\] //' | cut -c1-120 || true)"
+				reason="no marker: $(guest_words "$OUT/logs/$tag.serial")"
 			fi
 			if ! "$script" alive "$STATE"; then
 				reason="$reason; $sys exited: $(last_words "$STATE"/*.log)"
@@ -270,6 +285,11 @@ for setting in "${SET_LIST[@]}"; do
 				run_one "$setting" "$sys" "$wl" "$r"
 			done
 		done
+		# With one run per system, the load can change between the local
+		# run and the others: measure the limit again at the end (quick).
+		if [ "$QUICK" = 1 ] && [[ " ${RUNNABLE[*]} " == *" local "* ]]; then
+			run_one "$setting" local "$wl" "$((n + 1))"
+		fi
 	done
 	origin_stop
 done
