@@ -250,9 +250,8 @@ static double image_accuracy(const struct image_stats *s)
 	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
 }
 
-static uint64_t cached_bytes(struct learner *l, struct learner_image *li)
+static uint64_t cached_bytes(struct learner_image *li)
 {
-	(void)l;
 	return store_cached_blocks(image_store(li->img)) * li->block_size;
 }
 
@@ -268,12 +267,12 @@ static void learner_enforce_cache_size(struct learner *l)
 	if (l->cfg.cache_size == 0)
 		return;
 	for (guint i = 0; i < l->images->len; i++)
-		total += cached_bytes(l, l->images->pdata[i]);
+		total += cached_bytes(l->images->pdata[i]);
 	if (total <= l->cfg.cache_size)
 		return;
 	for (guint i = 0; i < l->images->len; i++) {
 		struct learner_image *li = l->images->pdata[i];
-		uint64_t mine = cached_bytes(l, li);
+		uint64_t mine = cached_bytes(li);
 		uint64_t give = (uint64_t)((double)(total - target) * (double)mine / (double)total);
 
 		if (give >= li->block_size)
@@ -289,7 +288,7 @@ static bool learner_cache_has_room(struct learner *l)
 	if (l->cfg.cache_size == 0)
 		return true;
 	for (guint i = 0; i < l->images->len; i++)
-		total += cached_bytes(l, l->images->pdata[i]);
+		total += cached_bytes(l->images->pdata[i]);
 	return total < l->cfg.cache_size / 10 * 8;
 }
 
