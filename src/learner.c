@@ -312,6 +312,7 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 	st.last_demand_us = stats_get(&s->last_miss_us);
 	st.accuracy = image_accuracy(s);
 	st.host_pressure = l->host_pressure;
+	st.learned_end_us = model_learned_end_us(li->model);
 
 	n = model_predict(li->model, now, l->cfg.horizon_us, preds, MAX_PREDICTIONS);
 	n = image_drop_unwanted(li->img, preds, n);

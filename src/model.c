@@ -246,6 +246,11 @@ void model_session_start(struct model *m, uint64_t now_us)
 	m->ops->session_start(m, now_us);
 }
 
+uint64_t model_learned_end_us(const struct model *m)
+{
+	return m->ops->learned_end_us ? m->ops->learned_end_us(m) : 0;
+}
+
 size_t model_memory_bytes(const struct model *m)
 {
 	return m->ops->memory_bytes(m);

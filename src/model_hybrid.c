@@ -153,20 +153,23 @@ static void hybrid_forget_pending(struct model_hybrid *h)
 	memset(h->lookup, 0, h->lookup_cap * sizeof(*h->lookup));
 }
 
-static void hybrid_reset_scores(struct model_hybrid *h)
+/* An expert's scores as if it had never predicted; its model is left alone. */
+static void hybrid_expert_forget(struct hybrid_expert *x)
 {
 	static const double mid[HYBRID_BUCKETS] = {0.05, 0.2, 0.4, 0.6, 0.8, 0.95};
 
-	for (unsigned i = 0; i < h->nexperts; i++) {
-		struct hybrid_expert *x = &h->experts[i];
+	/* Until measured, believe a little less than the expert says. */
+	for (int b = 0; b < HYBRID_BUCKETS; b++)
+		model_rate_init(&x->calib[b], 0.8 * mid[b], 2.0);
+	model_rate_init(&x->precision, 0.8, 2.0);
+	x->log_weight = 0.0;
+	x->issued = x->hits = 0;
+}
 
-		/* Until measured, believe a little less than the expert says. */
-		for (int b = 0; b < HYBRID_BUCKETS; b++)
-			model_rate_init(&x->calib[b], 0.8 * mid[b], 2.0);
-		model_rate_init(&x->precision, 0.8, 2.0);
-		x->log_weight = 0.0;
-		x->issued = x->hits = 0;
-	}
+static void hybrid_reset_scores(struct model_hybrid *h)
+{
+	for (unsigned i = 0; i < h->nexperts; i++)
+		hybrid_expert_forget(&h->experts[i]);
 	model_rate_init(&h->mix_precision, 0.1, 5.0);
 	model_rate_init(&h->mix_coverage, 0.0, 5.0);
 }
@@ -467,6 +470,16 @@ static void hybrid_session_start(struct model *m, uint64_t now_us)
 		model_session_start(h->experts[i].model, now_us);
 }
 
+static uint64_t hybrid_learned_end_us(const struct model *m)
+{
+	const struct model_hybrid *h = hybrid_of_const(m);
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		end = MAX(end, model_learned_end_us(h->experts[i].model));
+	return end;
+}
+
 /*
  * Payload v1:
  *   rate mix_precision, mix_coverage
@@ -474,8 +487,8 @@ static void hybrid_session_start(struct model *m, uint64_t now_us)
  *     u32 expert; rate calib[6]; rate precision; f64 log_weight; u64 issued; u64 hits;
  *     u32 payload version; u64 length; the expert's payload
  *   }
- * Experts in the state but not in this hybrid are skipped; those in this hybrid but not
- * in the state start empty.
+ * Experts in the state but not in this hybrid, or saved in another payload version, are
+ * skipped; those in this hybrid but not in the state (or skipped) start empty.
  */
 static void hybrid_save(const struct model *m, GByteArray *out)
 {
@@ -542,10 +555,12 @@ static bool hybrid_load(struct model *m, struct model_reader *r)
 		if (r->bad || len > r->len - r->off || x->hits > x->issued)
 			return false;
 		p = model_get_bytes(r, (size_t)len);
-		if (x == &tmp)
+		/* An expert this build does not have, or whose format changed since: it
+		 * starts empty, the others keep what they learned. */
+		if (x != &tmp && version != x->model->ops->version)
+			hybrid_expert_forget(x);
+		if (x == &tmp || version != x->model->ops->version)
 			continue;
-		if (version != x->model->ops->version)
-			return false;
 		sub = (struct model_reader){.p = p, .len = (size_t)len};
 		if (!x->model->ops->load(x->model, &sub) || sub.bad || sub.off != sub.len)
 			return false;
@@ -599,6 +614,7 @@ const struct model_ops model_hybrid_ops = {
     .predict = hybrid_predict,
     .confidence = hybrid_confidence,
     .session_start = hybrid_session_start,
+    .learned_end_us = hybrid_learned_end_us,
     .save = hybrid_save,
     .load = hybrid_load,
     .memory_bytes = hybrid_memory_bytes,

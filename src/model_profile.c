@@ -374,6 +374,20 @@ static size_t profile_predict(struct model *m, uint64_t now_us, uint64_t horizon
 	return model_candidates_emit(&pr->cand, now_us, horizon_us, false, out, max);
 }
 
+/* The eta profile_predict() would give the last learned block. */
+static uint64_t profile_learned_end_us(const struct model *m)
+{
+	const struct model_profile *pr = profile_of_const(m);
+	uint64_t last;
+
+	if (!pr->active || pr->sessions == 0 || pr->nlearned == 0)
+		return 0;
+	last = pr->learned[pr->nlearned - 1].rel_us;
+	if (last <= pr->anchor_rel)
+		return pr->anchor_us;
+	return pr->anchor_us + (uint64_t)((double)(last - pr->anchor_rel) * pr->speed);
+}
+
 static double profile_confidence(const struct model *m)
 {
 	const struct model_profile *pr = profile_of_const(m);
@@ -474,6 +488,7 @@ const struct model_ops model_profile_ops = {
     .predict = profile_predict,
     .confidence = profile_confidence,
     .session_start = profile_session_start,
+    .learned_end_us = profile_learned_end_us,
     .save = profile_save,
     .load = profile_load,
     .memory_bytes = profile_memory_bytes,

@@ -10,10 +10,13 @@
  *                profile expects it within critical_window
  *   predictive   p >= predictive_p                              budget; paused while
  *                                                               demand waits or host busy
- *   background   (any absent block, lowest first: fill)         bg_bandwidth; only while
- *                                                               link and host are idle:
- *                                                               no miss for idle_us, no
- *                                                               prediction in flight
+ *   background   (any absent block, lowest first: fill)         bg_bandwidth, and 2 x
+ *                                                               bandwidth x RTT in
+ *                                                               flight; only while link
+ *                                                               and host are idle: no
+ *                                                               miss for idle_us, no
+ *                                                               prediction in flight,
+ *                                                               and the learned boot over
  *
  *   budget = max(min_budget, bandwidth x RTT x budget_factor): the bytes in flight that
  *   keep the link busy without queueing far beyond what one round trip delivers.
@@ -24,13 +27,22 @@
  *   - host pressure (PSI): above busy_pressure the predictive tier pauses; background
  *     needs pressure below idle_pressure;
  *   - demand: while a demand fetch waits, only the critical tier adds work, and
- *     background needs no demand miss for idle_us.
+ *     background needs no demand miss for idle_us;
+ *   - what was learned: while the learned first-access profile still expects reads
+ *     (model_learned_end_us), the VM is in a phase the model knows and background
+ *     waits. A boot has long quiet spells (the kernel boots from -kernel for 10 s
+ *     before the first disk read) that look idle but are not the end of it.
+ * Background's in-flight bytes stay within two round trips of the link, so a demand
+ * miss that arrives meanwhile shares the link with at most that much fill.
  * A demand miss never waits for prefetches: the origin starts demand first and keeps
  * connections free for it (origin.c).
  */
 #include "aheadfs/prefetch.h"
 
 #include <glib.h>
+
+/* Background in flight never below this many blocks: an unmeasured link still fills. */
+#define BG_MIN_BLOCKS 4
 
 const char *prefetch_tier_to_string(enum prefetch_tier tier)
 {
@@ -81,9 +93,13 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 	/* The VM's own reads and a busy host come first. */
 	if (st->demand_waiting > 0 || st->host_pressure > params->busy_pressure)
 		out->predictive_p = 1.01;
+	out->bg_budget_bytes = MIN(out->budget_bytes,
+				   MAX(2 * (uint64_t)(st->bandwidth * st->rtt_us / 1e6),
+				       (uint64_t)BG_MIN_BLOCKS * params->block_size));
 	out->background = params->bg_bandwidth > 0 && link_idle &&
+			  st->now_us >= st->learned_end_us &&
 			  (st->host_pressure < params->idle_pressure || params->idle_pressure >= 1.0) &&
-			  st->inflight_bytes < out->budget_bytes;
+			  st->inflight_bytes < out->bg_budget_bytes;
 }
 
 static bool in_critical_window(const struct prefetch_params *params,
@@ -133,5 +149,6 @@ uint64_t prefetch_background_quota(const struct prefetch_params *params,
 	prefetch_limits(params, st, &lim);
 	if (!lim.background || bytes_last_second >= params->bg_bandwidth)
 		return 0;
-	return MIN(params->bg_bandwidth - bytes_last_second, lim.budget_bytes - st->inflight_bytes);
+	return MIN(params->bg_bandwidth - bytes_last_second,
+		   lim.bg_budget_bytes - st->inflight_bytes);
 }

@@ -438,6 +438,7 @@ static void sim_plan(struct replay_sim *s)
 			  ? -1.0
 			  : (double)s->arrived_used / (double)s->arrived_prefetch;
 	st.host_pressure = 0;
+	st.learned_end_us = model_learned_end_us(s->model);
 
 	t0 = replay_clock_ns();
 	n = model_predict(s->model, now_us, s->p->horizon_us, s->preds, s->p->max_predictions);

@@ -159,6 +159,14 @@ double model_confidence(const struct model *model);
  */
 void model_session_start(struct model *model, uint64_t now_us);
 
+/*
+ * When this session is expected to have made its last learned first read: the learned
+ * first-access profile's end, stretched by this session's measured speed.  0 when nothing
+ * is learned (a first mount) or the model has no profile.  Background fill waits for it, so
+ * that migrating the rest of the image does not compete with a boot the model knows.
+ */
+uint64_t model_learned_end_us(const struct model *model);
+
 /* The learned state, versioned and checksummed.  The caller owns the result. */
 GBytes *model_save(const struct model *model);
 

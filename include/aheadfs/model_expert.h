@@ -35,6 +35,8 @@ struct model_ops {
 			  struct model_prediction *out, size_t max);
 	double (*confidence)(const struct model *model);
 	void (*session_start)(struct model *model, uint64_t now_us);
+	/* Optional: model_learned_end_us(); NULL means 0. */
+	uint64_t (*learned_end_us)(const struct model *model);
 	/* The payload only; model.c writes the envelope. */
 	void (*save)(const struct model *model, GByteArray *out);
 	/* Reads what save() wrote; FALSE on anything inconsistent (the reader is marked bad). */

@@ -51,6 +51,7 @@ struct prefetch_state {
 	uint64_t last_demand_us;    /* time of the last demand miss; 0 = none yet */
 	double accuracy;	    /* recent used/prefetched, 0..1; < 0 = not known yet */
 	double host_pressure;	    /* 0..1 (PSI avg10 or load per CPU) */
+	uint64_t learned_end_us;    /* model_learned_end_us(); 0 = nothing learned */
 };
 
 struct prefetch_choice {
@@ -63,7 +64,8 @@ struct prefetch_limits {
 	double critical_p;
 	double predictive_p; /* > 1 when the predictive tier is paused */
 	uint64_t budget_bytes;
-	bool background;     /* background fill allowed now */
+	uint64_t bg_budget_bytes; /* background fill in flight, at most */
+	bool background;	  /* background fill allowed now */
 };
 
 void prefetch_limits(const struct prefetch_params *params, const struct prefetch_state *st,

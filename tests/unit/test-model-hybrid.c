@@ -135,6 +135,37 @@ static void test_hybrid_sessions(void)
 	test_stream_fini(&s);
 }
 
+/* The hybrid's learned end is its profile expert's; a model without one says 0. */
+static void test_hybrid_learned_end(void)
+{
+	g_autoptr(Model) h = test_model_new("hybrid", BLOCKS, 0);
+	g_autoptr(Model) p = test_model_new("profile", BLOCKS, 0);
+	g_autoptr(Model) k = test_model_new("markov", BLOCKS, 0);
+	struct test_rng rng = {9};
+	g_autofree uint64_t *boot = test_pattern_new(&rng, 200, BLOCKS);
+
+	for (int session = 0; session < 3; session++) {
+		uint64_t t0 = (uint64_t)session * 100 * G_USEC_PER_SEC;
+
+		model_session_start(h, t0);
+		model_session_start(p, t0);
+		model_session_start(k, t0);
+		if (session == 2)
+			break;
+		for (size_t i = 0; i < 200; i++) {
+			struct model_event ev = {
+			    .time_us = t0 + (i + 1) * TEST_GAP_US, .block = boot[i], .nblocks = 1};
+
+			model_observe(h, &ev);
+			model_observe(p, &ev);
+			model_observe(k, &ev);
+		}
+	}
+	g_assert_cmpuint(model_learned_end_us(p), ==, 200 * G_USEC_PER_SEC + 200 * TEST_GAP_US);
+	g_assert_cmpuint(model_learned_end_us(h), ==, model_learned_end_us(p));
+	g_assert_cmpuint(model_learned_end_us(k), ==, 0);
+}
+
 static void test_hybrid_repeat(void)
 {
 	g_autoptr(Model) m = test_model_new("hybrid", BLOCKS, 0);
@@ -259,6 +290,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/model/hybrid/mixture", test_hybrid_mixture);
 	g_test_add_func("/model/hybrid/phases", test_hybrid_phases);
 	g_test_add_func("/model/hybrid/sessions", test_hybrid_sessions);
+	g_test_add_func("/model/hybrid/learned-end", test_hybrid_learned_end);
 	g_test_add_func("/model/hybrid/repeat", test_hybrid_repeat);
 	g_test_add_func("/model/hybrid/random", test_hybrid_random);
 	g_test_add_func("/model/hybrid/expert-loses-say", test_hybrid_expert_loses_say);

@@ -97,13 +97,19 @@ static void test_profile_progress_and_pace(void)
 	size_t n;
 
 	run_session(m, pat, 400, 0, TEST_GAP_US);
+	/* the first session taught nothing yet: no learned end */
+	g_assert_cmpuint(model_learned_end_us(m), ==, 0);
 	/* this session runs three times slower; after 100 reads the profile knows */
 	model_session_start(m, t);
+	g_assert_cmpuint(model_learned_end_us(m), ==, t + 400 * TEST_GAP_US);
 	for (size_t i = 0; i < 100; i++) {
 		struct model_event ev = {.time_us = t + (i + 1) * slow, .block = pat[i]};
 
 		model_observe(m, &ev);
 	}
+	/* ... and so does its idea of when the learned reads end */
+	g_assert_cmpuint(model_learned_end_us(m), >=, t + 400 * slow - 400 * slow / 10);
+	g_assert_cmpuint(model_learned_end_us(m), <=, t + 400 * slow + 400 * slow / 10);
 	n = model_predict(m, t + 100 * slow, G_USEC_PER_SEC, out, G_N_ELEMENTS(out));
 	g_assert_cmpuint(n, ==, G_N_ELEMENTS(out));
 	for (size_t i = 0; i < n; i++) {

@@ -99,10 +99,23 @@ static void test_background_only_when_idle(void)
 	struct prefetch_state st = {IDLE_LINK, UNKNOWN_ACCURACY};
 
 	prefetch_params_init(&params, BS);
-	/* Up to the cap per second, and never past the in-flight budget. */
-	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==,
-			 MIN(params.bg_bandwidth, params.min_budget_bytes));
+	/* Up to the cap per second, and in flight at most two round trips of the link
+	 * (25 MB/s x 20 ms x 2 = 1 MB). */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 1000000);
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, params.bg_bandwidth - 1000), ==,
+			 1000);
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, params.bg_bandwidth), ==, 0);
+	st.inflight_bytes = 1000000; /* two round trips of fill on their way */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.inflight_bytes = 0;
+	st.bandwidth = st.rtt_us = 0; /* unmeasured link: a few blocks at a time */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 4 * BS);
+	st.bandwidth = 25e6;
+	st.rtt_us = 20 * MS;
+	st.learned_end_us = st.now_us + 1; /* the learned boot is not over */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.learned_end_us = st.now_us;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
 	st.last_demand_us = st.now_us - 100 * MS; /* a miss 100 ms ago: not idle */
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
 	st.last_demand_us = st.now_us - 2 * S;

@@ -289,14 +289,19 @@ static void test_replay_background_apart(void)
 	p.image_size = 100 * BS;
 	p.background = true;
 	test_run(&p, NULL, t, &r);
-	/* Idle from the start: the whole image (under the 8 MiB budget) goes out at once. */
-	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].blocks, ==, 100);
-	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].used_blocks, ==, 2);
+	/* Idle from the start: the fill completes the image, a few blocks at a time (the
+	 * link is unmeasured at first); the first read may beat it to its block. */
+	g_test_message("background %" G_GUINT64_FORMAT " blocks, %" G_GUINT64_FORMAT
+		       " used; %" G_GUINT64_FORMAT " misses, %" G_GUINT64_FORMAT " late",
+		       r.tiers[PREFETCH_TIER_BACKGROUND].blocks,
+		       r.tiers[PREFETCH_TIER_BACKGROUND].used_blocks, r.demand_misses, r.late);
+	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].blocks + r.demand_misses, ==, 100);
+	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].blocks, >=, 99);
+	g_assert_cmpuint(r.tiers[PREFETCH_TIER_BACKGROUND].used_blocks, >=, 1);
 	g_assert_cmpuint(r.prefetched_blocks, ==, 0);
 	g_assert_cmpuint(r.wasted_bytes, ==, 0);
 	g_assert_cmpfloat(r.accuracy, ==, 0);
-	g_assert_cmpuint(r.demand_misses, ==, 0);
-	g_assert_cmpuint(r.late + r.hits, ==, 2);
+	g_assert_cmpuint(r.late + r.hits + r.demand_misses, ==, 2);
 	g_assert_cmpuint(r.bytes_fetched, ==, 100 * BS);
 }
 
