@@ -236,19 +236,22 @@ static gboolean learner_save_image(struct learner_image *li)
 	return ok;
 }
 
-/* Of what the predictions fetched (not the fill: it is meant to fetch unread blocks). */
-static double image_accuracy(const struct image_stats *s)
+/* Of what the sources in @mask fetched ahead, the share used; -1 until enough is known. */
+static double image_accuracy(const struct image_stats *s, unsigned mask)
 {
 	uint64_t ahead = 0, used = 0;
 
 	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
-		if (i == PREFETCH_TIER_BACKGROUND)
+		if (!(mask & (1u << i)))
 			continue;
 		ahead += stats_get(&s->ahead_blocks[i]);
 		used += stats_get(&s->ahead_used_blocks[i]);
 	}
 	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
 }
+
+/* The predictions' sources (not the fill: it is meant to fetch unread blocks). */
+#define PREDICTION_SOURCES (((1u << IMAGE_N_SOURCES) - 1) & ~(1u << PREFETCH_TIER_BACKGROUND))
 
 static uint64_t cached_bytes(struct learner_image *li)
 {
@@ -310,7 +313,8 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 							   stats_get(&s->bg_inflight_bytes));
 	st.demand_waiting = (unsigned)oc.demand;
 	st.last_demand_us = stats_get(&s->last_miss_us);
-	st.accuracy = image_accuracy(s);
+	st.accuracy = image_accuracy(s, PREDICTION_SOURCES);
+	st.predictive_accuracy = image_accuracy(s, 1u << PREFETCH_TIER_PREDICTIVE);
 	st.host_pressure = l->host_pressure;
 	st.learned_end_us = model_learned_end_us(li->model);
 

@@ -23,7 +23,10 @@
  *
  * The thresholds move with what is measured:
  *   - accuracy: when fewer prefetched blocks get used, predictive_p rises towards 1 (at
- *     accuracy 0 the tier is off) and, below 0.25, critical_p rises too;
+ *     accuracy 0 the tier is off) and, below 0.25, critical_p rises too. The predictive
+ *     tier is also held to its own accuracy: a mix whose sure predictions are right
+ *     but whose moderate ones are mostly wrong (cloudPhysicsIO: 0.87 against 0.15)
+ *     keeps the first and drops the second, instead of spending link time on both;
  *   - host pressure (PSI): above busy_pressure the predictive tier pauses; background
  *     needs pressure below idle_pressure;
  *   - demand: while a demand fetch waits, only the critical tier adds work, and
@@ -88,6 +91,8 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 	/* Throttle on measured accuracy (unknown accuracy: trust the defaults). */
 	if (st->accuracy >= 0 && st->accuracy < 0.5)
 		out->predictive_p += (1.0 - out->predictive_p) * (0.5 - st->accuracy) / 0.5;
+	if (st->predictive_accuracy >= 0 && st->predictive_accuracy < 0.5)
+		out->predictive_p += (1.0 - out->predictive_p) * (0.5 - st->predictive_accuracy) / 0.5;
 	if (st->accuracy >= 0 && st->accuracy < 0.25)
 		out->critical_p += (1.0 - out->critical_p) * (0.25 - st->accuracy) / 0.25 * 0.5;
 	/* The VM's own reads and a busy host come first. */

@@ -135,7 +135,8 @@ struct replay_sim {
 	/* The learner. */
 	uint64_t last_miss_us;
 	uint64_t next_plan_ns;
-	uint64_t arrived_prefetch, arrived_used; /* for the running accuracy */
+	/* for the running accuracy, per tier (background never counted) */
+	uint64_t arrived_prefetch[PREFETCH_N_TIERS], arrived_used[PREFETCH_N_TIERS];
 	uint64_t fill_cursor, cached_blocks;
 	uint64_t bg_window_start_us, bg_window_bytes;
 	struct model_prediction *preds;
@@ -304,7 +305,7 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 		blk_set_state(s, b, BLK_CACHED);
 		s->cached_blocks++;
 		if (r->source != SOURCE_DEMAND && !background && (s->blk[b] & BLK_DEMANDED))
-			s->arrived_used++;
+			s->arrived_used[r->source - 1]++;
 		if (s->waiting && b >= s->wait_first && b < s->wait_end)
 			s->wait_pending--;
 	}
@@ -312,7 +313,7 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 		s->demand_outstanding--;
 	} else {
 		if (!background)
-			s->arrived_prefetch += r->count;
+			s->arrived_prefetch[r->source - 1] += r->count;
 		else
 			s->bg_inflight_bytes -= bytes;
 		s->prefetch_inflight_bytes -= bytes;
@@ -422,6 +423,18 @@ static uint64_t sim_fill(struct replay_sim *s, uint64_t quota)
 	return s->prefetch_inflight_bytes - before;
 }
 
+/* The running accuracy of tiers @first..@last (learner.c image_accuracy); -1: too early. */
+static double sim_accuracy(const struct replay_sim *s, int first, int last)
+{
+	uint64_t ahead = 0, used = 0;
+
+	for (int t = first; t <= last; t++) {
+		ahead += s->arrived_prefetch[t];
+		used += s->arrived_used[t];
+	}
+	return ahead < REPLAY_ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
+}
+
 /* One round of the learner (learner_prefetch): predictions -> tiers -> requests. */
 static void sim_plan(struct replay_sim *s)
 {
@@ -434,9 +447,9 @@ static void sim_plan(struct replay_sim *s)
 	st.urgent_inflight_bytes = s->prefetch_inflight_bytes - s->bg_inflight_bytes;
 	st.demand_waiting = s->demand_outstanding;
 	st.last_demand_us = s->last_miss_us;
-	st.accuracy = s->arrived_prefetch < REPLAY_ACCURACY_MIN_BLOCKS
-			  ? -1.0
-			  : (double)s->arrived_used / (double)s->arrived_prefetch;
+	st.accuracy = sim_accuracy(s, PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE);
+	st.predictive_accuracy =
+	    sim_accuracy(s, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_PREDICTIVE);
 	st.host_pressure = 0;
 	st.learned_end_us = model_learned_end_us(s->model);
 
@@ -509,7 +522,7 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 		if (source == 1 + PREFETCH_TIER_BACKGROUND)
 			continue;
 		if (state == BLK_CACHED)
-			s->arrived_used++;
+			s->arrived_used[source - 1]++;
 		res->prefetched_used_blocks++;
 		if (state == BLK_CACHED)
 			res->prefetched_hit_blocks++;
@@ -602,8 +615,8 @@ static void sim_session(struct replay_sim *s, const struct tracefile *trace)
 	s->cached_blocks = 0;
 	s->fill_cursor = 0;
 	s->last_miss_us = 0;
-	s->arrived_prefetch = 0;
-	s->arrived_used = 0;
+	memset(s->arrived_prefetch, 0, sizeof(s->arrived_prefetch));
+	memset(s->arrived_used, 0, sizeof(s->arrived_used));
 	s->bg_window_start_us = 0;
 	s->bg_window_bytes = 0;
 	s->waiting = false;

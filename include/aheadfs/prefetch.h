@@ -50,6 +50,7 @@ struct prefetch_state {
 	unsigned demand_waiting;    /* demand fetches queued or running */
 	uint64_t last_demand_us;    /* time of the last demand miss; 0 = none yet */
 	double accuracy;	    /* recent used/prefetched, 0..1; < 0 = not known yet */
+	double predictive_accuracy; /* ... of the predictive tier alone */
 	double host_pressure;	    /* 0..1 (PSI avg10 or load per CPU) */
 	uint64_t learned_end_us;    /* model_learned_end_us(); 0 = nothing learned */
 };

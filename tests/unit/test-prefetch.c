@@ -25,7 +25,7 @@ struct policy_case {
 };
 
 #define IDLE_LINK .now_us = 10 * S, .bandwidth = 25e6, .rtt_us = 20 * MS
-#define UNKNOWN_ACCURACY .accuracy = -1
+#define UNKNOWN_ACCURACY .accuracy = -1, .predictive_accuracy = -1
 
 static const struct policy_case cases[] = {
 	{"fresh: high p critical, profile-due critical, moderate predictive, low none",
@@ -39,10 +39,17 @@ static const struct policy_case cases[] = {
 	 {IDLE_LINK, UNKNOWN_ACCURACY, .host_pressure = 0.8},
 	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
 	{"accuracy 0.1: predictive off, critical raised but 0.9 still passes",
-	 {IDLE_LINK, .accuracy = 0.1},
+	 {IDLE_LINK, .accuracy = 0.1, .predictive_accuracy = -1},
 	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
 	{"accuracy 0.9: as fresh",
-	 {IDLE_LINK, .accuracy = 0.9},
+	 {IDLE_LINK, .accuracy = 0.9, .predictive_accuracy = -1},
+	 {PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_CRITICAL, -1,
+	  PREFETCH_TIER_PREDICTIVE}},
+	{"predictive tier right 10% of the time, the mix 90%: sure blocks only",
+	 {IDLE_LINK, .accuracy = 0.9, .predictive_accuracy = 0.1},
+	 {PREFETCH_TIER_CRITICAL, -1, -1, -1, -1}},
+	{"predictive tier right half the time: as fresh",
+	 {IDLE_LINK, .accuracy = 0.9, .predictive_accuracy = 0.5},
 	 {PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_CRITICAL, -1,
 	  PREFETCH_TIER_PREDICTIVE}},
 	{"budget used up: critical may go to 2x budget, predictive not",
@@ -82,7 +89,7 @@ static void test_budget_follows_link(void)
 {
 	struct prefetch_params params;
 	struct prefetch_limits lim;
-	struct prefetch_state slow = {IDLE_LINK, UNKNOWN_ACCURACY}, fat = {IDLE_LINK};
+	struct prefetch_state slow = {IDLE_LINK, UNKNOWN_ACCURACY}, fat = {IDLE_LINK, UNKNOWN_ACCURACY};
 
 	prefetch_params_init(&params, BS);
 	prefetch_limits(&params, &slow, &lim);
