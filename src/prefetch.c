@@ -139,6 +139,7 @@ size_t prefetch_plan(const struct prefetch_params *params, const struct prefetch
 				continue;
 			out[chosen].block = p->block;
 			out[chosen].tier = (enum prefetch_tier)tier;
+			out[chosen].expert = p->expert;
 			chosen++;
 			inflight += params->block_size;
 		}

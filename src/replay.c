@@ -120,6 +120,7 @@ struct replay_sim {
 	uint64_t nblocks;
 	uint64_t max_demand_blocks, max_prefetch_blocks;
 	uint8_t *blk;
+	uint8_t *blk_expert; /* enum model_expert of a block's prediction */
 	uint64_t now;	  /* ns */
 	double bw_per_ns; /* bytes per ns; 0: infinite */
 	unsigned prefetch_slots;
@@ -380,7 +381,13 @@ static void sim_prefetch(struct replay_sim *s, const struct prefetch_choice *c, 
 			     e++)
 				;
 			sim_submit(s, b, e - b, 1 + (unsigned)c[i].tier);
-			b = e;
+			/* the run's choices are consecutive blocks: b's is c[i + b - c[i].block] */
+			for (; b < e; b++) {
+				enum model_expert x = c[i + (b - c[i].block)].expert;
+
+				s->blk_expert[b] = (uint8_t)x;
+				s->res->experts[x].blocks++;
+			}
 		}
 		i = j;
 	}
@@ -524,6 +531,7 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 		if (state == BLK_CACHED)
 			s->arrived_used[source - 1]++;
 		res->prefetched_used_blocks++;
+		res->experts[s->blk_expert[b]].used_blocks++;
 		if (state == BLK_CACHED)
 			res->prefetched_hit_blocks++;
 		else
@@ -766,6 +774,7 @@ gboolean replay_run(const struct replay_params *params, const struct tracefile *
 	s.prefetch_slots =
 	    params->connections > 1 ? params->connections - MAX(1, params->connections / 4) : 1;
 	s.blk = g_malloc(s.nblocks);
+	s.blk_expert = g_malloc0(s.nblocks);
 	s.running = g_new(struct replay_request *, params->connections);
 	s.preds = g_new(struct model_prediction, params->max_predictions);
 	s.choices = g_new(struct prefetch_choice, params->max_predictions);
@@ -815,6 +824,7 @@ gboolean replay_run(const struct replay_params *params, const struct tracefile *
 out:
 	model_free(s.model);
 	g_free(s.blk);
+	g_free(s.blk_expert);
 	g_free(s.running);
 	g_free(s.preds);
 	g_free(s.choices);
@@ -895,6 +905,17 @@ char *replay_result_to_json(const struct replay_result *r, const struct replay_p
 		    ", \"used_blocks\": %" G_GUINT64_FORMAT "}",
 		    t ? ", " : "", prefetch_tier_to_string((enum prefetch_tier)t),
 		    r->tiers[t].blocks, r->tiers[t].bytes, r->tiers[t].used_blocks);
+	g_string_append(out, "}, \"experts\": {");
+	for (int x = 0, first = 1; x < MODEL_EXPERT_COUNT; x++) {
+		if (r->experts[x].blocks == 0)
+			continue;
+		g_string_append_printf(out,
+				       "%s\"%s\": {\"blocks\": %" G_GUINT64_FORMAT
+				       ", \"used_blocks\": %" G_GUINT64_FORMAT "}",
+				       first ? "" : ", ", model_expert_to_string((enum model_expert)x),
+				       r->experts[x].blocks, r->experts[x].used_blocks);
+		first = 0;
+	}
 	g_string_append(out, "}, \"link\": {");
 	json_number(out, "rtt_ms", r->link_rtt_us / 1e3, 3);
 	g_string_append(out, ", ");

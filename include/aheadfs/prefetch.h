@@ -58,6 +58,7 @@ struct prefetch_state {
 struct prefetch_choice {
 	uint64_t block;
 	enum prefetch_tier tier;
+	enum model_expert expert; /* whose prediction won the block */
 };
 
 /* The thresholds and budget the policy applies in `st` (for stats and tests). */

@@ -98,6 +98,9 @@ struct replay_result {
 	double stall_late_s; /* ... of it, in reads that only waited for prefetches */
 	double elapsed_s;    /* simulated, session start to the last read's end */
 	struct replay_tier_stats tiers[PREFETCH_N_TIERS];
+	/* Critical and predictive blocks by the expert whose prediction won each (bytes
+	 * unused here): where a mix's waste comes from. */
+	struct replay_tier_stats experts[MODEL_EXPERT_COUNT];
 	double link_rtt_us, link_bandwidth; /* link_get() at the end */
 	double confidence;		    /* model_confidence() at the end */
 	size_t model_bytes;

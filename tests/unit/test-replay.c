@@ -87,6 +87,17 @@ static void test_run(const struct replay_params *p, const struct tracefile *trai
 		       " accuracy %.3f coverage %.3f wasted %" G_GUINT64_FORMAT " stall %.3f s",
 		       r->model, r->ops, r->demand_misses, r->late, r->hits, r->prefetched_blocks,
 		       r->accuracy, r->coverage, r->wasted_bytes, r->stall_s);
+	/* Every predicted block is counted for the one expert whose prediction won it. */
+	{
+		uint64_t blocks = 0, used = 0;
+
+		for (int x = 0; x < MODEL_EXPERT_COUNT; x++) {
+			blocks += r->experts[x].blocks;
+			used += r->experts[x].used_blocks;
+		}
+		g_assert_cmpuint(blocks, ==, r->prefetched_blocks);
+		g_assert_cmpuint(used, ==, r->prefetched_used_blocks);
+	}
 }
 
 /* A single 1 MiB demand read at 10 ms / 80 Mbit/s: one RTT, then 1 MiB at 10 MB/s. */
