@@ -6,7 +6,7 @@ requires python3
 CTL="$top_builddir/aheadfsctl"
 [ -x "$CTL" ] || bail "$CTL is not built"
 
-tap_plan 15
+tap_plan 17
 
 # A boot-like trace: 300 scattered 64K reads 5 ms apart, a few writes, a header line.
 python3 - "$T/boot.csv" <<'PY'
@@ -69,6 +69,20 @@ check "--observe-at-issue and --horizon-ms reach the simulation" json_check "$T/
 	"$T/boot.csv" >"$T/one.json"
 check "--max-ops and the link: one 64K read at 10 ms / 80 Mbit" json_check "$T/one.json" \
 	'd["ops"] == 1 and abs(d["stall_s"] - (0.010 + 65536 / 10e6)) < 1e-5'
+
+# The benchmark's real Debian boot, as aheadfs logged it (two mounts): nothing learned, the
+# profile has nothing to say; learned from the first mount, the hybrid covers the second.
+BOOT="$top_srcdir/contrib/bench/traces"
+"$CTL" replay --model=hybrid --image-size=2G "$BOOT/debian-boot-2.csv" >"$T/boot-first.json"
+"$CTL" replay --model=hybrid --image-size=2G --train="$BOOT/debian-boot-1.csv" \
+	"$BOOT/debian-boot-2.csv" >"$T/boot-learned.json"
+check "recorded boot, first mount: few predictions, most reads miss" json_check \
+	"$T/boot-first.json" 'd["coverage"] < 0.2 and d["demand_misses"] > 400'
+check "recorded boot, learned: coverage >= 0.9, accuracy >= 0.8, stall < 1/10 of the first" \
+	python3 -c 'import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+sys.exit(0 if b["coverage"] >= 0.9 and b["accuracy"] >= 0.8 and
+         b["stall_s"] * 10 < a["stall_s"] else 1)' "$T/boot-first.json" "$T/boot-learned.json"
 
 # expect_error NAME PATTERN ARGS...: non-zero exit, one line on stderr matching PATTERN.
 expect_error() {
