@@ -109,6 +109,23 @@ uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from)
 	return map->nblocks;
 }
 
+uint64_t blockmap_next_set(const struct blockmap *map, uint64_t from)
+{
+	uint64_t b = from;
+
+	while (b < map->nblocks) {
+		uint64_t w = __atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
+
+		w &= ~UINT64_C(0) << (b % 64);
+		if (w) {
+			b = (b / 64) * 64 + (uint64_t)__builtin_ctzll(w);
+			return b < map->nblocks ? b : map->nblocks;
+		}
+		b = (b / 64 + 1) * 64;
+	}
+	return map->nblocks;
+}
+
 uint64_t blockmap_count(const struct blockmap *map)
 {
 	uint64_t n = 0;

@@ -39,6 +39,9 @@ bool blockmap_test_all(const struct blockmap *map, uint64_t first, uint64_t coun
 /* First clear block at or after `from`, or map->nblocks when none. */
 uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from);
 
+/* First set block at or after `from`, or map->nblocks when none. */
+uint64_t blockmap_next_set(const struct blockmap *map, uint64_t from);
+
 uint64_t blockmap_count(const struct blockmap *map);
 
 /* Size in bytes of the serialised bits, and copies in and out (little-endian words). */

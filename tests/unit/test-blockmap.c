@@ -29,6 +29,9 @@ static void test_set_test(void)
 	g_assert_false(blockmap_test_all(m, 62, 3));
 	g_assert_cmpuint(blockmap_next_clear(m, 0), ==, 1);
 	g_assert_cmpuint(blockmap_next_clear(m, 63), ==, 65);
+	g_assert_cmpuint(blockmap_next_set(m, 1), ==, 63);
+	g_assert_cmpuint(blockmap_next_set(m, 65), ==, 129);
+	g_assert_cmpuint(blockmap_next_set(m, 130), ==, 130);
 	blockmap_clear(m, 63);
 	g_assert_false(blockmap_test(m, 63));
 	for (uint64_t b = 0; b < 130; b++)
