@@ -1,12 +1,16 @@
 /*
- * aheadfsctl: offline tools for aheadfs. One command for now:
+ * aheadfsctl: tools for aheadfs.
  *
  *   aheadfsctl replay [OPTION...] TRACE
  *
  * runs a block-access trace through a model and the prefetch policy on a simulated link
- * (replay.c) and prints one JSON object on stdout. Errors are one line on stderr; the
- * exit status is 0 on success, 1 when the replay fails (a trace that cannot be read, a
- * model that cannot be built), 2 for a bad command line.
+ * (replay.c) and prints one JSON object on stdout.
+ *
+ *   aheadfsctl heatmap [OPTION...] MOUNTPOINT/NAME -o FILE.png
+ *
+ * draws an image's heat map (ctl_heatmap.c). Errors are one line on stderr; the exit
+ * status is 0 on success, 1 when the command fails (a trace that cannot be read, a model
+ * that cannot be built, no heat file), 2 for a bad command line.
  */
 #include "config.h"
 
@@ -18,6 +22,7 @@
 
 #include <glib.h>
 
+#include "aheadfs/ctl_heatmap.h"
 #include "aheadfs/options.h"
 #include "aheadfs/replay.h"
 #include "aheadfs/tracefile.h"
@@ -341,6 +346,7 @@ struct ctl_command {
 
 static const struct ctl_command ctl_commands[] = {
     {"replay", ctl_replay, "replay a trace through a model and the prefetcher, simulated"},
+    {"heatmap", ctl_heatmap, "draw an image's heat map (predicted blocks, cached blocks) as PNG"},
 };
 
 static void ctl_usage(FILE *out)

@@ -32,12 +32,30 @@ static struct image *fs_image(struct fs *fs, fuse_ino_t ino)
 	return fs->images[ino - FS_INO_IMAGE0];
 }
 
+/* The learner image whose heat file @ino is, or NULL. */
+static struct learner_image *fs_heat(struct fs *fs, fuse_ino_t ino)
+{
+	if (ino < FS_INO_HEAT0 || ino - FS_INO_HEAT0 >= fs->n_images || !fs->learned)
+		return NULL;
+	return fs->learned[ino - FS_INO_HEAT0];
+}
+
+static size_t fs_heat_size(struct learner_image *li)
+{
+	GBytes *b = learner_image_heat(li);
+	size_t n = b ? g_bytes_get_size(b) : 0;
+
+	if (b)
+		g_bytes_unref(b);
+	return n;
+}
+
 /* An image's attributes never change but for st_blocks (how much is cached, for du). */
 #define IMAGE_ATTR_S 1.0
 
 static double fs_attr_timeout(struct fs *fs, fuse_ino_t ino)
 {
-	if (ino == FS_INO_STATS)
+	if (ino == FS_INO_STATS || fs_heat(fs, ino))
 		return 0.0;
 	return fs_image(fs, ino) ? IMAGE_ATTR_S : FOREVER_S;
 }
@@ -45,6 +63,7 @@ static double fs_attr_timeout(struct fs *fs, fuse_ino_t ino)
 static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct image *img;
+	struct learner_image *li;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
@@ -62,6 +81,9 @@ static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)strlen(json);
+	} else if ((li = fs_heat(fs, ino))) {
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)fs_heat_size(li);
 	} else if ((img = fs_image(fs, ino))) {
 		struct store *store = image_store(img);
 
@@ -103,6 +125,13 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.ino = FS_INO_CTL;
 	} else if (parent == FS_INO_CTL && strcmp(name, "stats") == 0) {
 		e.ino = FS_INO_STATS;
+	} else if (parent == FS_INO_CTL && g_str_has_suffix(name, FS_HEAT_SUFFIX)) {
+		size_t len = strlen(name) - strlen(FS_HEAT_SUFFIX);
+
+		for (guint i = 0; i < fs->n_images; i++)
+			if (strlen(image_name(fs->images[i])) == len &&
+			    strncmp(name, image_name(fs->images[i]), len) == 0)
+				e.ino = FS_INO_HEAT0 + i;
 	} else if (parent == FS_INO_ROOT) {
 		for (guint i = 0; i < fs->n_images; i++)
 			if (strcmp(name, image_name(fs->images[i])) == 0)
@@ -113,7 +142,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	e.attr_timeout = fs_attr_timeout(fs, e.ino);
-	e.entry_timeout = e.ino == FS_INO_STATS ? 0.0 : FOREVER_S;
+	e.entry_timeout = fs_attr_timeout(fs, e.ino) == 0.0 ? 0.0 : FOREVER_S;
 	fuse_reply_entry(req, &e);
 }
 
@@ -158,6 +187,7 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fs_of(req);
 	g_autoptr(GArray) ents = g_array_new(FALSE, FALSE, sizeof(struct dirent_spec));
 	struct dirent_spec dot = {".", ino, S_IFDIR}, dotdot = {"..", FS_INO_ROOT, S_IFDIR};
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 
 	if (ino != FS_INO_ROOT && ino != FS_INO_CTL) {
 		fuse_reply_err(req, ENOTDIR);
@@ -179,6 +209,13 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct dirent_spec stats = {"stats", FS_INO_STATS, S_IFREG};
 
 		g_array_append_val(ents, stats);
+		for (guint i = 0; fs->learned && i < fs->n_images; i++) {
+			char *name = g_strconcat(image_name(fs->images[i]), FS_HEAT_SUFFIX, NULL);
+			struct dirent_spec e = {name, FS_INO_HEAT0 + i, S_IFREG};
+
+			g_ptr_array_add(names, name);
+			g_array_append_val(ents, e);
+		}
 	}
 	fs_reply_dir(req, (const struct dirent_spec *)(void *)ents->data, ents->len, size, off);
 }
@@ -196,6 +233,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->fh = (uint64_t)(uintptr_t)report_json(fs->images, fs->learned, fs->n_images,
 							  fs->origin, &fs->link, fs->started_us);
 		fi->direct_io = 1;
+	} else if (fs_heat(fs, ino)) {
+		/* The thread's latest snapshot, kept for this open; empty before the first. */
+		GBytes *b = learner_image_heat(fs_heat(fs, ino));
+
+		fi->fh = (uint64_t)(uintptr_t)(b ? b : g_bytes_new(NULL, 0));
+		fi->direct_io = 1;
 	} else if (fs_image(fs, ino)) {
 		fi->keep_cache = 1;
 	} else {
@@ -205,10 +248,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-static void fs_read_stats(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+/* A read of a control file from the snapshot its open took. */
+static void fs_read_snapshot(fuse_req_t req, const char *data, size_t len, size_t size,
+			     off_t off)
 {
-	const char *json = (const char *)(uintptr_t)fi->fh;
-	size_t len = strlen(json);
 	g_autofree char *slice = NULL;
 
 	if ((size_t)off >= len) {
@@ -220,7 +263,7 @@ static void fs_read_stats(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	 * and its RELEASE (on another thread) frees the document while this thread is still
 	 * returning from the reply.
 	 */
-	slice = g_memdup2(json + off, MIN(size, len - (size_t)off));
+	slice = g_memdup2(data + off, MIN(size, len - (size_t)off));
 	fuse_reply_buf(req, slice, MIN(size, len - (size_t)off));
 }
 
@@ -252,7 +295,17 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int err;
 
 	if (ino == FS_INO_STATS) {
-		fs_read_stats(req, size, off, fi);
+		const char *json = (const char *)(uintptr_t)fi->fh;
+
+		fs_read_snapshot(req, json, strlen(json), size, off);
+		return;
+	}
+	if (fs_heat(fs_of(req), ino)) {
+		GBytes *b = (GBytes *)(uintptr_t)fi->fh;
+		gsize len;
+		const char *data = g_bytes_get_data(b, &len);
+
+		fs_read_snapshot(req, data, len, size, off);
 		return;
 	}
 	if (!img || off < 0) {
@@ -268,6 +321,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	if (ino == FS_INO_STATS)
 		g_free((char *)(uintptr_t)fi->fh);
+	else if (fs_heat(fs_of(req), ino))
+		g_bytes_unref((GBytes *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -282,7 +337,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = sv.f_frsize = 4096;
 	sv.f_blocks = total / 4096;
 	sv.f_bfree = sv.f_bavail = 0;
-	sv.f_files = fs->n_images + 3;
+	sv.f_files = 2 * fs->n_images + 3;
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);

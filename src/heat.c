@@ -382,7 +382,7 @@ static gboolean heat_parse_header(struct heat_reader *r, struct heat_snapshot *s
 	get_le(r, 8, n_cached);
 	s->floor = (float)floor_q / HEAT_Q;
 	if (s->block_size == 0 || s->nblocks == 0 || s->nblocks > MODEL_IMAGE_BLOCKS_MAX ||
-	    zero != 0)
+	    floor_q >= 65535 || zero != 0)
 		return heat_corrupt(error, "bad header");
 	/* Each entry takes at least 3 bytes and each range 2: no huge allocation from lies. */
 	if (*n_hot > s->nblocks || *n_cached > s->nblocks ||

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "aheadfs/heat.h"
 #include "aheadfs/load.h"
 #include "aheadfs/log.h"
 #include "aheadfs/tracefile.h"
@@ -24,6 +25,7 @@
 #define MAX_PREDICTIONS 1024
 #define ACCESS_LOG_MAX_BYTES (32 << 20)
 #define ACCURACY_MIN_BLOCKS 32 /* below this, accuracy is not known yet */
+#define HEAT_PUBLISH_INTERVAL_US G_USEC_PER_SEC
 
 struct learner_image {
 	struct learner *learner;
@@ -42,6 +44,9 @@ struct learner_image {
 	/* Background fill pacing: bytes requested in the current one-second window. */
 	uint64_t bg_window_start_us;
 	uint64_t bg_window_bytes;
+	struct heat *heat;	/* thread only: every prediction, decayed */
+	GBytes *heat_file;	/* its latest serialised form; under learner->lock */
+	uint64_t heat_at_us;	/* when heat_file was made */
 };
 
 struct pending_event {
@@ -145,6 +150,9 @@ struct learner_image *learner_add_image(struct learner *l, const char *url, cons
 	}
 	li->model = model_new(l->cfg.model, &params, error);
 	if (!li->model)
+		return NULL;
+	li->heat = heat_new(&(struct heat_params){.nblocks = params.image_blocks}, error);
+	if (!li->heat)
 		return NULL;
 	learner_load_state(li, url);
 	source_path = g_build_filename(li->dir, "source", NULL);
@@ -319,6 +327,7 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 	st.learned_end_us = model_learned_end_us(li->model);
 
 	n = model_predict(li->model, now, l->cfg.horizon_us, preds, MAX_PREDICTIONS);
+	heat_merge(li->heat, now, preds, n);
 	n = image_drop_unwanted(li->img, preds, n);
 	k = prefetch_plan(&l->cfg.params, &st, preds, n, choices, MAX_PREDICTIONS);
 	if (k > 0)
@@ -331,6 +340,34 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 	quota = prefetch_background_quota(&l->cfg.params, &st, li->bg_window_bytes);
 	if (quota > 0 && learner_cache_has_room(l))
 		li->bg_window_bytes += image_fill(li->img, quota);
+}
+
+/* A new .aheadfs/NAME.heat for readers: the heat now and what is cached now. */
+static void learner_publish_heat(struct learner *l, struct learner_image *li, uint64_t now)
+{
+	GBytes *fresh, *old;
+
+	if (li->heat_file && now - li->heat_at_us < HEAT_PUBLISH_INTERVAL_US)
+		return;
+	fresh = heat_serialise(li->heat, now, g_get_real_time() / G_USEC_PER_SEC, li->block_size,
+			       store_map(image_store(li->img)));
+	li->heat_at_us = now;
+	g_mutex_lock(&l->lock);
+	old = li->heat_file;
+	li->heat_file = fresh;
+	g_mutex_unlock(&l->lock);
+	if (old)
+		g_bytes_unref(old);
+}
+
+GBytes *learner_image_heat(struct learner_image *li)
+{
+	GBytes *b;
+
+	g_mutex_lock(&li->learner->lock);
+	b = li->heat_file ? g_bytes_ref(li->heat_file) : NULL;
+	g_mutex_unlock(&li->learner->lock);
+	return b;
 }
 
 static void learner_summary(struct learner *l)
@@ -385,6 +422,7 @@ static void learner_tick(struct learner *l, uint64_t now, uint64_t *saved_at)
 		g_mutex_lock(&l->lock);
 		li->published = ms;
 		g_mutex_unlock(&l->lock);
+		learner_publish_heat(l, li, now);
 	}
 	if (__atomic_exchange_n(&l->summary_requested, 0, __ATOMIC_ACQ_REL))
 		learner_summary(l);
@@ -477,6 +515,9 @@ void learner_free(struct learner *l)
 		if (li->log)
 			fclose(li->log);
 		model_free(li->model);
+		heat_free(li->heat);
+		if (li->heat_file)
+			g_bytes_unref(li->heat_file);
 		g_free(li->dir);
 		g_free(li->model_path);
 		g_free(li->log_path);

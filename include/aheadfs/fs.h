@@ -5,6 +5,8 @@
  *   MOUNTPOINT/NAME ...         the images, inode FS_INO_IMAGE0 + index, read-only
  *   MOUNTPOINT/.aheadfs/        inode FS_INO_CTL, the control folder
  *   MOUNTPOINT/.aheadfs/stats   inode FS_INO_STATS, JSON (see report.h)
+ *   MOUNTPOINT/.aheadfs/NAME.heat  inode FS_INO_HEAT0 + index, the image's heat map
+ *                               (heat.h format), refreshed once a second
  *
  * Only this layer replies to the kernel; everything below returns 0 or -errno.
  */
@@ -26,6 +28,9 @@ enum {
 	FS_INO_STATS = 3,
 	FS_INO_IMAGE0 = 16,
 };
+/* Far above the images' inodes, however many a manifest names. */
+#define FS_INO_HEAT0 ((fuse_ino_t)1 << 32)
+#define FS_HEAT_SUFFIX ".heat"
 
 /* What the operations work on; the session's userdata. Fixed after mount. */
 struct fs {

@@ -5,6 +5,7 @@
  *   image_read (FUSE threads) --learner_record--> event ring --> learner thread:
  *       model_observe; append to the access log
  *       model_predict --> image_drop_unwanted --> prefetch_plan --> image_prefetch
+ *                     \--> heat_merge (published once a second as .aheadfs/NAME.heat)
  *       background quota --> image_fill (completes the image while idle)
  *
  * What is learned lives apart from the data, under STATE_DIR, per image version:
@@ -78,5 +79,11 @@ struct learner_image_stats {
 };
 
 void learner_image_stats(struct learner_image *li, struct learner_image_stats *out);
+
+/*
+ * The image's heat map in the heat file format (heat.h), as the thread last published it
+ * (once a second); a new reference, or NULL before the thread's first tick.
+ */
+GBytes *learner_image_heat(struct learner_image *li);
 
 #endif
