@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(build-essential autoconf automake libtool pkg-config libfuse3-dev fuse3
-	libglib2.0-dev libcurl4-openssl-dev python3 e2fsprogs curl util-linux)
+	libglib2.0-dev libcurl4-openssl-dev libcairo2-dev python3 e2fsprogs curl util-linux)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -67,15 +67,13 @@ static GBytes *ctl_read_all(const char *path, GError **error)
 	}
 	close(fd);
 	return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
-fail:
-	{
-		int e = n > 0 ? EFBIG : errno;
+fail : {
+	int e = n > 0 ? EFBIG : errno;
 
-		if (fd >= 0)
-			close(fd);
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path,
-			    g_strerror(e));
-	}
+	if (fd >= 0)
+		close(fd);
+	g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
+}
 	return NULL;
 }
 
@@ -141,9 +139,9 @@ int ctl_heatmap(int argc, char **argv)
 	printf("%s: %dx%d px, grid at %d,%d size %dx%d, %" G_GUINT64_FORMAT "x%" G_GUINT64_FORMAT
 	       " cells of %d px, %" G_GUINT64_FORMAT " block(s) per cell; %zu blocks predicted, "
 	       "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " cached\n",
-	       output, layout.width, layout.height, layout.grid_x, layout.grid_y,
-	       layout.grid_width, layout.grid_height, layout.cols, layout.rows, layout.cell_px,
-	       layout.blocks_per_cell, snap->n_hot, snap->cached_blocks, snap->nblocks);
+	       output, layout.width, layout.height, layout.grid_x, layout.grid_y, layout.grid_width,
+	       layout.grid_height, layout.cols, layout.rows, layout.cell_px, layout.blocks_per_cell,
+	       snap->n_hot, snap->cached_blocks, snap->nblocks);
 	status = fflush(stdout) == 0 ? 0 : CTL_EXIT_FAILURE;
 out:
 	if (error)

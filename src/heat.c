@@ -24,7 +24,7 @@
 /* Rescale before stored values (p * 2^(age / half_life)) could leave float range. */
 #define HEAT_REBASE_HALF_LIVES 40.0
 
-G_DEFINE_QUARK(aheadfs-heat-error-quark, heat_error)
+G_DEFINE_QUARK(aheadfs - heat - error - quark, heat_error)
 
 struct heat_slot {
 	uint32_t key; /* block + 1; 0: empty */
@@ -68,8 +68,8 @@ struct heat *heat_new(const struct heat_params *params, GError **error)
 {
 	struct heat *h;
 
-	if (params->nblocks == 0 || params->nblocks > MODEL_IMAGE_BLOCKS_MAX ||
-	    params->floor < 0 || params->floor >= 1 || !(params->floor == params->floor)) {
+	if (params->nblocks == 0 || params->nblocks > MODEL_IMAGE_BLOCKS_MAX || params->floor < 0 ||
+	    params->floor >= 1 || !(params->floor == params->floor)) {
 		g_set_error(error, HEAT_ERROR, HEAT_ERROR_CORRUPT,
 			    "heat map: %" G_GUINT64_FORMAT " blocks, floor %g out of range",
 			    params->nblocks, (double)params->floor);
@@ -147,8 +147,7 @@ static void heat_make_room(struct heat *h, uint64_t now_us)
 	}
 }
 
-void heat_merge(struct heat *heat, uint64_t now_us, const struct model_prediction *preds,
-		size_t n)
+void heat_merge(struct heat *heat, uint64_t now_us, const struct model_prediction *preds, size_t n)
 {
 	float up;
 
@@ -237,7 +236,8 @@ static void set_le64(GByteArray *out, guint at, uint64_t v)
 
 static int heat_entry_cmp(gconstpointer a, gconstpointer b)
 {
-	uint64_t x = ((const struct heat_entry *)a)->block, y = ((const struct heat_entry *)b)->block;
+	uint64_t x = ((const struct heat_entry *)a)->block,
+		 y = ((const struct heat_entry *)b)->block;
 
 	return x < y ? -1 : x > y;
 }
@@ -354,8 +354,8 @@ static gboolean heat_corrupt(GError **error, const char *why)
 	return FALSE;
 }
 
-static gboolean heat_parse_header(struct heat_reader *r, struct heat_snapshot *s,
-				  uint64_t *n_hot, uint64_t *n_cached, GError **error)
+static gboolean heat_parse_header(struct heat_reader *r, struct heat_snapshot *s, uint64_t *n_hot,
+				  uint64_t *n_cached, GError **error)
 {
 	uint64_t version, v, floor_q, zero; /* the length was checked: every get_le succeeds */
 

@@ -14,8 +14,8 @@
 #include <time.h>
 
 #define MARGIN 16
-#define TITLE_H 54	/* title and subtitle above the grid */
-#define LEGEND_H 150	/* legend below the grid */
+#define TITLE_H 54   /* title and subtitle above the grid */
+#define LEGEND_H 150 /* legend below the grid */
 #define CELL_MAX_PX 32
 #define CELL_AGGREGATED_PX 2
 #define BAR_W 256
@@ -32,10 +32,10 @@ static const struct rgb colour_uncached_cold = {0xec / 255.0, 0xec / 255.0, 0xec
 static struct rgb heatmap_ramp(double t)
 {
 	static const struct rgb stops[] = {
-		{254 / 255.0, 217 / 255.0, 118 / 255.0},
-		{253 / 255.0, 141 / 255.0, 60 / 255.0},
-		{227 / 255.0, 26 / 255.0, 28 / 255.0},
-		{128 / 255.0, 0 / 255.0, 38 / 255.0},
+	    {254 / 255.0, 217 / 255.0, 118 / 255.0},
+	    {253 / 255.0, 141 / 255.0, 60 / 255.0},
+	    {227 / 255.0, 26 / 255.0, 28 / 255.0},
+	    {128 / 255.0, 0 / 255.0, 38 / 255.0},
 	};
 	double x = CLAMP(t, 0.0, 1.0) * (G_N_ELEMENTS(stops) - 1);
 	int i = MIN((int)x, (int)G_N_ELEMENTS(stops) - 2);
@@ -103,8 +103,7 @@ struct heatmap_cells {
 	uint64_t *cached; /* cached blocks in the cell */
 };
 
-static void heatmap_fill_cells(const struct heat_snapshot *s, uint64_t bpc,
-			       struct heatmap_cells *c)
+static void heatmap_fill_cells(const struct heat_snapshot *s, uint64_t bpc, struct heatmap_cells *c)
 {
 	c->n = (s->nblocks + bpc - 1) / bpc;
 	c->p = g_new0(float, c->n);
@@ -139,8 +138,8 @@ static void heatmap_draw_cells(cairo_surface_t *surface, const struct heat_snaps
 	stride = cairo_image_surface_get_stride(surface);
 	for (uint64_t i = 0; i < c.n; i++) {
 		uint64_t in_cell = MIN(l->blocks_per_cell, s->nblocks - i * l->blocks_per_cell);
-		struct rgb rgb = heatmap_colour(c.p[i], (double)c.cached[i] / (double)in_cell,
-						s->floor);
+		struct rgb rgb =
+		    heatmap_colour(c.p[i], (double)c.cached[i] / (double)in_cell, s->floor);
 		uint32_t px = (uint32_t)lround(rgb.r * 255) << 16 |
 			      (uint32_t)lround(rgb.g * 255) << 8 | (uint32_t)lround(rgb.b * 255);
 		int x0 = l->grid_x + (int)(i % l->cols) * l->cell_px;
@@ -158,8 +157,7 @@ static void heatmap_draw_cells(cairo_surface_t *surface, const struct heat_snaps
 	g_free(c.cached);
 }
 
-static void heatmap_text(cairo_t *cr, double x, double y, double size, bool bold,
-			 const char *text)
+static void heatmap_text(cairo_t *cr, double x, double y, double size, bool bold, const char *text)
 {
 	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
 			       bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
@@ -172,8 +170,8 @@ static void heatmap_text(cairo_t *cr, double x, double y, double size, bool bold
 static void heatmap_title(cairo_t *cr, const struct heat_snapshot *s,
 			  const struct heatmap_options *o)
 {
-	g_autofree char *size = g_format_size_full(s->nblocks * s->block_size,
-						   G_FORMAT_SIZE_IEC_UNITS);
+	g_autofree char *size =
+	    g_format_size_full(s->nblocks * s->block_size, G_FORMAT_SIZE_IEC_UNITS);
 	g_autofree char *bs = g_format_size_full(s->block_size, G_FORMAT_SIZE_IEC_UNITS);
 	g_autofree char *title = g_strdup_printf("aheadfs heat map: %s", o->name);
 	g_autofree char *sub = NULL;
@@ -187,7 +185,7 @@ static void heatmap_title(cairo_t *cr, const struct heat_snapshot *s,
 	if (gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	sub = g_strdup_printf("%s, %" G_GUINT64_FORMAT " blocks of %s; %s; %zu predicted "
-			      "(highest p %.2f, half-life %.0f s); %.1f%% cached",
+			      "(highest p %.2f, half-life %.0f s); %.2f%% cached",
 			      size, s->nblocks, bs, when, s->n_hot, (double)top,
 			      s->half_life_ms / 1000.0,
 			      100.0 * (double)s->cached_blocks / (double)s->nblocks);
@@ -221,8 +219,8 @@ static void heatmap_legend(cairo_t *cr, const struct heat_snapshot *s,
 			   const struct heatmap_layout *l)
 {
 	double x = MARGIN, y = l->grid_y + l->grid_height + 14;
-	g_autofree char *bs = g_format_size_full(s->block_size * l->blocks_per_cell,
-						 G_FORMAT_SIZE_IEC_UNITS);
+	g_autofree char *bs =
+	    g_format_size_full(s->block_size * l->blocks_per_cell, G_FORMAT_SIZE_IEC_UNITS);
 	g_autofree char *cells = NULL;
 
 	heatmap_bar(cr, x, y, true, s->floor, "predicted, cached");
@@ -237,11 +235,11 @@ static void heatmap_legend(cairo_t *cr, const struct heat_snapshot *s,
 	}
 	heatmap_swatch(cr, x, y + 56, colour_cached_cold, "no prediction, cached");
 	heatmap_swatch(cr, x, y + 74, colour_uncached_cold, "no prediction, not cached");
-	cells = g_strdup_printf("Cells row by row from the top left, block 0 first; one cell = "
-				"%" G_GUINT64_FORMAT " block%s (%s)%s.",
-				l->blocks_per_cell, l->blocks_per_cell == 1 ? "" : "s", bs,
-				l->blocks_per_cell == 1 ? "" :
-				": their highest p, shaded by the share cached");
+	cells = g_strdup_printf(
+	    "Cells row by row from the top left, block 0 first; one cell = "
+	    "%" G_GUINT64_FORMAT " block%s (%s)%s.",
+	    l->blocks_per_cell, l->blocks_per_cell == 1 ? "" : "s", bs,
+	    l->blocks_per_cell == 1 ? "" : ": their highest p, shaded by the share cached");
 	heatmap_text(cr, x, y + 108, 11, false, cells);
 }
 
@@ -268,8 +266,8 @@ gboolean heatmap_write_png(const struct heat_snapshot *snap, const struct heatma
 		st = cairo_surface_status(surface);
 	cairo_surface_destroy(surface);
 	if (st != CAIRO_STATUS_SUCCESS) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: cannot write the PNG: %s",
-			    path, cairo_status_to_string(st));
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+			    "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
 		return FALSE;
 	}
 	return TRUE;

@@ -67,10 +67,10 @@ enum heat_error_code {
 
 /* Zero means "the default" for every field but nblocks. */
 struct heat_params {
-	uint64_t nblocks;	/* 1..MODEL_IMAGE_BLOCKS_MAX */
-	uint64_t half_life_us;	/* the heat of a block nobody predicts halves in this time */
-	float floor;		/* entries under this are dropped, 0 < floor < 1 */
-	uint32_t max_entries;	/* past this, the coldest go first (memory cap) */
+	uint64_t nblocks;      /* 1..MODEL_IMAGE_BLOCKS_MAX */
+	uint64_t half_life_us; /* the heat of a block nobody predicts halves in this time */
+	float floor;	       /* entries under this are dropped, 0 < floor < 1 */
+	uint32_t max_entries;  /* past this, the coldest go first (memory cap) */
 };
 
 struct heat;
@@ -80,8 +80,7 @@ struct heat *heat_new(const struct heat_params *params, GError **error);
 void heat_free(struct heat *heat);
 
 /* Merge one model_predict() answer made at @now_us (monotonic, never going back). */
-void heat_merge(struct heat *heat, uint64_t now_us, const struct model_prediction *preds,
-		size_t n);
+void heat_merge(struct heat *heat, uint64_t now_us, const struct model_prediction *preds, size_t n);
 
 /* The heat of @block at @now_us: 0 when it has none (or less than the floor). */
 float heat_get(const struct heat *heat, uint64_t block, uint64_t now_us);

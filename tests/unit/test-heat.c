@@ -13,8 +13,8 @@
 
 static struct heat *new_heat(uint64_t nblocks, uint32_t max_entries)
 {
-	struct heat_params p = {.nblocks = nblocks, .half_life_us = 10 * S, .floor = 0.01f,
-				.max_entries = max_entries};
+	struct heat_params p = {
+	    .nblocks = nblocks, .half_life_us = 10 * S, .floor = 0.01f, .max_entries = max_entries};
 	GError *error = NULL;
 	struct heat *h = heat_new(&p, &error);
 
@@ -201,14 +201,15 @@ static void test_cost_100g(void)
 	for (int round = 0; round < 20; round++) {
 		for (int i = 0; i < 1000; i++) {
 			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			preds[i] = (struct model_prediction){.block = rng % nblocks,
-							     .probability = 0.05f + (float)(rng % 90) / 100};
+			preds[i] = (struct model_prediction){
+			    .block = rng % nblocks, .probability = 0.05f + (float)(rng % 90) / 100};
 		}
 		heat_merge(h, T0 + (uint64_t)round * 20000, preds, 1000);
 	}
 	t1 = g_get_monotonic_time();
 	for (uint64_t f = 0; f < 10000; f++)
-		for (uint64_t b = f * (nblocks / 10000); b < f * (nblocks / 10000) + nblocks / 20000; b++)
+		for (uint64_t b = f * (nblocks / 10000);
+		     b < f * (nblocks / 10000) + nblocks / 20000; b++)
 			blockmap_set(cached, b);
 	t2 = g_get_monotonic_time();
 	bytes = heat_serialise(h, T0 + S, 0, 65536, cached);
