@@ -12,6 +12,7 @@
 
 #include <endian.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aheadfs/checksum.h"
@@ -202,39 +203,48 @@ size_t heat_memory_bytes(const struct heat *heat)
 	return sizeof(*heat) + (size_t)heat->nslots * sizeof(struct heat_slot);
 }
 
-/* Serialising. */
+/* Serialising: into one growing buffer (a file can hold millions of varints). */
 
-static void put_varint(GByteArray *out, uint64_t v)
+struct heat_writer {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static uint8_t *heat_reserve(struct heat_writer *w, size_t n)
 {
-	uint8_t b[10];
-	guint n = 0;
+	if (w->len + n > w->cap) {
+		w->cap = MAX(w->cap * 2, w->len + n);
+		w->buf = g_realloc(w->buf, w->cap);
+	}
+	return w->buf + w->len;
+}
 
-	do {
-		b[n] = (uint8_t)(v & 0x7f);
+static void put_varint(struct heat_writer *w, uint64_t v)
+{
+	uint8_t *b = heat_reserve(w, 10);
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
-		if (v)
-			b[n] |= 0x80;
-		n++;
-	} while (v);
-	g_byte_array_append(out, b, n);
+	}
+	b[n++] = (uint8_t)v;
+	w->len += n;
 }
 
-static void put_le(GByteArray *out, uint64_t v, guint bytes)
+static void set_le(uint8_t *at, uint64_t v, unsigned bytes)
 {
-	uint8_t b[8];
-
-	for (guint i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	g_byte_array_append(out, b, bytes);
+	for (unsigned i = 0; i < bytes; i++)
+		at[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void set_le64(GByteArray *out, guint at, uint64_t v)
+static void put_le(struct heat_writer *w, uint64_t v, unsigned bytes)
 {
-	for (guint i = 0; i < 8; i++)
-		out->data[at + i] = (uint8_t)(v >> (8 * i));
+	set_le(heat_reserve(w, bytes), v, bytes);
+	w->len += bytes;
 }
 
-static int heat_entry_cmp(gconstpointer a, gconstpointer b)
+static int heat_entry_cmp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct heat_entry *)a)->block,
 		 y = ((const struct heat_entry *)b)->block;
@@ -242,26 +252,24 @@ static int heat_entry_cmp(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
-/* The entries at or above the floor at @now_us, by block. */
-static GArray *heat_sorted(const struct heat *h, uint64_t now_us)
+/* The entries at or above the floor at @now_us, by block; their number in @n. */
+static struct heat_entry *heat_sorted(const struct heat *h, uint64_t now_us, size_t *n)
 {
-	GArray *a = g_array_sized_new(FALSE, FALSE, sizeof(struct heat_entry), h->count);
+	struct heat_entry *a = g_new(struct heat_entry, MAX(h->count, 1));
+	double down = exp2(-heat_exponent(h, now_us));
 
+	*n = 0;
 	for (uint32_t i = 0; i < h->nslots; i++) {
-		struct heat_entry e;
+		float p = (float)(h->slots[i].scaled * down);
 
-		if (h->slots[i].key == 0)
-			continue;
-		e.block = h->slots[i].key - 1;
-		e.probability = MIN(heat_decayed(h, h->slots[i].scaled, now_us), 1.0f);
-		if (e.probability >= h->p.floor)
-			g_array_append_val(a, e);
+		if (h->slots[i].key != 0 && p >= h->p.floor)
+			a[(*n)++] = (struct heat_entry){h->slots[i].key - 1, MIN(p, 1.0f)};
 	}
-	g_array_sort(a, heat_entry_cmp);
+	qsort(a, *n, sizeof(*a), heat_entry_cmp);
 	return a;
 }
 
-static uint64_t put_cached(GByteArray *out, const struct blockmap *cached, uint64_t nblocks)
+static uint64_t put_cached(struct heat_writer *w, const struct blockmap *cached, uint64_t nblocks)
 {
 	uint64_t n = 0, end = 0, b;
 
@@ -271,8 +279,8 @@ static uint64_t put_cached(GByteArray *out, const struct blockmap *cached, uint6
 	for (b = blockmap_next_set(cached, 0); b < nblocks; b = blockmap_next_set(cached, end)) {
 		uint64_t stop = MIN(blockmap_next_clear(cached, b), nblocks);
 
-		put_varint(out, b - end);
-		put_varint(out, stop - b);
+		put_varint(w, b - end);
+		put_varint(w, stop - b);
 		end = stop;
 		n++;
 		if (end >= nblocks)
@@ -284,33 +292,31 @@ static uint64_t put_cached(GByteArray *out, const struct blockmap *cached, uint6
 GBytes *heat_serialise(const struct heat *heat, uint64_t now_us, int64_t wall_s,
 		       uint32_t block_size, const struct blockmap *cached)
 {
-	g_autoptr(GArray) hot = heat_sorted(heat, now_us);
-	GByteArray *out = g_byte_array_sized_new(HEAT_HEADER_BYTES + hot->len * 3 + 64);
-	uint64_t next = 0, nranges;
-	uint32_t crc;
+	size_t n_hot;
+	g_autofree struct heat_entry *hot = heat_sorted(heat, now_us, &n_hot);
+	struct heat_writer w = {NULL, 0, 0};
+	uint64_t next = 0;
 
-	g_byte_array_append(out, (const guint8 *)HEAT_MAGIC, 8);
-	put_le(out, HEAT_VERSION, 4);
-	put_le(out, block_size, 4);
-	put_le(out, heat->p.nblocks, 8);
-	put_le(out, (uint64_t)wall_s, 8);
-	put_le(out, MIN(heat->p.half_life_us / 1000, G_MAXUINT32), 4);
-	put_le(out, (uint64_t)lrintf(heat->p.floor * HEAT_Q), 2);
-	put_le(out, 0, 2);
-	put_le(out, hot->len, 8);
-	put_le(out, 0, 8); /* n_cached, once known */
-	for (guint i = 0; i < hot->len; i++) {
-		const struct heat_entry *e = &g_array_index(hot, struct heat_entry, i);
-
-		put_varint(out, e->block - next);
-		put_le(out, (uint64_t)MAX(lrintf(e->probability * HEAT_Q), 1), 2);
-		next = e->block + 1;
+	heat_reserve(&w, HEAT_HEADER_BYTES + n_hot * 4 + 4096);
+	memcpy(w.buf, HEAT_MAGIC, 8);
+	w.len = 8;
+	put_le(&w, HEAT_VERSION, 4);
+	put_le(&w, block_size, 4);
+	put_le(&w, heat->p.nblocks, 8);
+	put_le(&w, (uint64_t)wall_s, 8);
+	put_le(&w, MIN(heat->p.half_life_us / 1000, G_MAXUINT32), 4);
+	put_le(&w, (uint64_t)lrintf(heat->p.floor * HEAT_Q), 2);
+	put_le(&w, 0, 2);
+	put_le(&w, n_hot, 8);
+	put_le(&w, 0, 8); /* n_cached, once known */
+	for (size_t i = 0; i < n_hot; i++) {
+		put_varint(&w, hot[i].block - next);
+		put_le(&w, (uint64_t)MAX(lrintf(hot[i].probability * HEAT_Q), 1), 2);
+		next = hot[i].block + 1;
 	}
-	nranges = put_cached(out, cached, heat->p.nblocks);
-	set_le64(out, 48, nranges);
-	crc = checksum_crc32c(0, out->data, out->len);
-	put_le(out, crc, 4);
-	return g_byte_array_free_to_bytes(out);
+	set_le(w.buf + 48, put_cached(&w, cached, heat->p.nblocks), 8);
+	put_le(&w, checksum_crc32c(0, w.buf, w.len), 4);
+	return g_bytes_new_take(w.buf, w.len);
 }
 
 /* Parsing. */

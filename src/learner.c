@@ -47,6 +47,8 @@ struct learner_image {
 	struct heat *heat;	/* thread only: every prediction, decayed */
 	GBytes *heat_file;	/* its latest serialised form; under learner->lock */
 	uint64_t heat_at_us;	/* when heat_file was made */
+	uint64_t heat_every_us; /* 100 x what making it took: at most 1% of a core */
+	size_t heat_entries, heat_bytes; /* as of heat_file; under learner->lock */
 };
 
 struct pending_event {
@@ -346,15 +348,20 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 static void learner_publish_heat(struct learner *l, struct learner_image *li, uint64_t now)
 {
 	GBytes *fresh, *old;
+	gint64 t0;
 
-	if (li->heat_file && now - li->heat_at_us < HEAT_PUBLISH_INTERVAL_US)
+	if (li->heat_file && now - li->heat_at_us < MAX(HEAT_PUBLISH_INTERVAL_US, li->heat_every_us))
 		return;
+	t0 = g_get_monotonic_time();
 	fresh = heat_serialise(li->heat, now, g_get_real_time() / G_USEC_PER_SEC, li->block_size,
 			       store_map(image_store(li->img)));
 	li->heat_at_us = now;
+	li->heat_every_us = (uint64_t)(g_get_monotonic_time() - t0) * 100;
 	g_mutex_lock(&l->lock);
 	old = li->heat_file;
 	li->heat_file = fresh;
+	li->heat_entries = heat_count(li->heat);
+	li->heat_bytes = heat_memory_bytes(li->heat) + g_bytes_get_size(fresh);
 	g_mutex_unlock(&l->lock);
 	if (old)
 		g_bytes_unref(old);
@@ -490,6 +497,8 @@ void learner_image_stats(struct learner_image *li, struct learner_image_stats *o
 	out->entropy = li->published.entropy;
 	out->model_bytes = li->published.memory_bytes;
 	out->events = li->published.events;
+	out->heat_entries = li->heat_entries;
+	out->heat_bytes = li->heat_bytes;
 	g_mutex_unlock(&l->lock);
 	out->model = l->cfg.model;
 	out->dropped_events = __atomic_load_n(&li->dropped, __ATOMIC_RELAXED);

@@ -76,6 +76,8 @@ struct learner_image_stats {
 	uint64_t events;
 	uint64_t dropped_events;
 	bool state_loaded;
+	size_t heat_entries; /* blocks in the heat map */
+	size_t heat_bytes;   /* its memory, the published file included */
 };
 
 void learner_image_stats(struct learner_image *li, struct learner_image_stats *out);

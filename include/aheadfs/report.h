@@ -14,7 +14,7 @@
  *                                 "tiers": { critical|predictive|background|readahead:
  *                                            {blocks, bytes, used_blocks} } },
  *                   "model": { name, confidence, entropy, bytes, events, dropped_events,
- *                              state_loaded } }, ... ] }
+ *                              state_loaded, heat_entries, heat_bytes } }, ... ] }
  *
  *   accuracy = blocks fetched ahead and then read / blocks fetched ahead
  *   coverage = blocks fetched ahead and then read / (those + blocks a reader missed)

@@ -4,7 +4,7 @@
 # the PNG (decoded with zlib alone) shows read blocks as cached and unread ones as not;
 # a 100 GiB sparse image draws with several blocks per cell; bad input gives clear errors.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 12
+tap_plan 13
 start_nginx
 make_image "$T/www/disk.raw" 64
 ctl="$top_builddir/aheadfsctl"
@@ -30,6 +30,11 @@ check "the heat file is as documented (1024 blocks of 64 KiB, block 0 cached, p 
 	python3 -c 'import json, sys; h = json.load(open(sys.argv[1]))
 sys.exit(not (h["nblocks"] == 1024 and h["block_size"] == 65536 and h["cached"][0][0] == 0
 	and all(0 < p <= 1 for b, p in h["hot"]) and h["half_life_ms"] > 0))' "$T/heat.json"
+cp "$T/mnt/.aheadfs/stats" "$T/stats.json"
+diag "stats: $(json_get "$T/stats.json" 's["images"][0]["model"]')"
+check "stats tells the heat map's entries and bytes" \
+	python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["images"][0]["model"]
+sys.exit(not (m["heat_entries"] > 0 and m["heat_bytes"] > 0))' "$T/stats.json"
 
 "$ctl" heatmap "$T/mnt/disk.raw" -o "$T/map.png" >"$T/summary" 2>"$T/err"
 check "aheadfsctl heatmap MOUNTPOINT/NAME -o map.png succeeds" test $? = 0 -a -s "$T/map.png"
@@ -82,6 +87,7 @@ sys.exit(not (h["hot"] and sum(c for f, c in h["cached"]) >= 64))' "$T/big.json"
 wait_for 15 big_ready
 "$ctl" heatmap "$T/big/big.raw" -o "$T/big.png" >"$T/summary" 2>&1
 diag "$(cat "$T/summary"); heat file $(stat -c %s "$T/big/.aheadfs/big.raw.heat") bytes"
+diag "stats: $(json_get "$T/big/.aheadfs/stats" 's["images"][0]["model"]')"
 check "a 100 GiB image draws, several blocks per cell" \
 	grep -Eq '[0-9]{2,} block\(s\) per cell; [1-9][0-9]* blocks predicted, [1-9][0-9]+ of 1638400 cached' "$T/summary"
 unmount_aheadfs "$T/big"
