@@ -8,6 +8,7 @@
 #include "aheadfs/heatmap.h"
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -265,6 +266,9 @@ gboolean heatmap_write_png(const struct heat_snapshot *snap, const struct heatma
 	if (st == CAIRO_STATUS_SUCCESS)
 		st = cairo_surface_status(surface);
 	cairo_surface_destroy(surface);
+	/* Cairo's and fontconfig's caches (once per process), so leak checkers see ours only. */
+	cairo_debug_reset_static_data();
+	FcFini();
 	if (st != CAIRO_STATUS_SUCCESS) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
 			    "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));

@@ -42,7 +42,8 @@ diag "$(cat "$T/summary" "$T/err")"
 # "FILE: WxH px, grid at X,Y size GWxGH, COLSxROWS cells of S px, B block(s) per cell; ..."
 read -r w h gx gy cols s bpc < <(sed -E 's/.*: ([0-9]+)x([0-9]+) px, grid at ([0-9]+),([0-9]+) size [0-9]+x[0-9]+, ([0-9]+)x[0-9]+ cells of ([0-9]+) px, ([0-9]+) block.*/\1 \2 \3 \4 \5 \6 \7/' "$T/summary")
 centre() { echo "$((gx + ($1 % cols) * s + s / 2)),$((gy + ($1 / cols) * s + s / 2))"; }
-python3 "$pixels" "$T/map.png" "$(centre 0)" "$(centre 1000)" "$(centre 64)" >"$T/px"
+hottest=$(json_get "$T/heat.json" 'max(s["hot"], key=lambda e: e[1])[0]')
+python3 "$pixels" "$T/map.png" "$(centre 0)" "$(centre 1000)" "$(centre "$hottest")" >"$T/px"
 check "the PNG decodes, at the size aheadfsctl printed (${w}x${h}), one block per cell" \
 	test "$(head -1 "$T/px")" = "$w $h" -a "$bpc" = 1
 # Cached cells are drawn dark (grey 140 or the full ramp, whose blue is <= 118), cells
@@ -50,11 +51,11 @@ check "the PNG decodes, at the size aheadfsctl printed (${w}x${h}), one block pe
 read -r r0 g0 b0 < <(sed -n 2p "$T/px")
 read -r r1 g1 b1 < <(sed -n 3p "$T/px")
 read -r r2 g2 b2 < <(sed -n 4p "$T/px")
-diag "block 0: $r0 $g0 $b0; block 1000: $r1 $g1 $b1; block 64: $r2 $g2 $b2"
+diag "block 0: $r0 $g0 $b0; block 1000: $r1 $g1 $b1; block $hottest (hottest): $r2 $g2 $b2"
 check "block 0 (read) is drawn as cached" test "$b0" -lt 150
 check "block 1000 (never read nor predicted) is drawn as not cached, no prediction" \
 	test "$r1 $g1 $b1" = "236 236 236"
-check "block 64 (read after it was predicted) is drawn with a probability colour" \
+check "block $hottest (the most likely in the heat file) is drawn with a probability colour" \
 	test "$r2" != "$b2"
 
 # Copies of the heat file are drawn too; a damaged one is refused.
