@@ -42,7 +42,8 @@
  *     max(issue[i-1] + (time[i] - time[i-1]) x scale,  end of read i-1)
  * or, for a trace without timestamps, max(issue[i-1] + gap_us, end of read i-1). A read
  * that finds a block in flight waits for it to arrive, and one that finds a prefetch
- * merely queued waits for it too (image.c attaches to the fetch; nothing promotes it).
+ * merely queued waits for it too (image.c attaches to the fetch), but the fetch moves to
+ * the demand queue, as origin_promote() moves it in the mount.
  * stall is the time each read waited for blocks; local reads cost nothing, so a run of
  * hits takes no simulated time. Write records are skipped and counted: a write would
  * only make blocks local, which says nothing about prediction, and the mount serves
@@ -110,6 +111,8 @@ struct replay_request {
 	uint64_t ttfb_ns;   /* first byte; set when it starts */
 	double remaining;   /* bytes still to arrive after the first byte */
 	bool receiving;	    /* past the first byte */
+	bool promoted;	    /* a prefetch a read joined while queued: moved to demand */
+	bool prefetch_slot; /* started from the prefetch queue, in one of its slots */
 };
 
 struct replay_sim {
@@ -239,6 +242,7 @@ static void sim_start_ready(struct replay_sim *s)
 			if (!r)
 				break;
 			s->nrunning_prefetch++;
+			r->prefetch_slot = true;
 		}
 		r->start_ns = s->now;
 		r->ttfb_ns = s->now + s->p->rtt_us * 1000;
@@ -318,7 +322,10 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 		else
 			s->bg_inflight_bytes -= bytes;
 		s->prefetch_inflight_bytes -= bytes;
-		s->nrunning_prefetch--;
+		if (r->prefetch_slot)
+			s->nrunning_prefetch--;
+		if (r->promoted)
+			s->demand_outstanding--;
 	}
 	g_free(r);
 }
@@ -502,6 +509,29 @@ static void sim_tell(struct replay_sim *s)
 	sim_plan(s);
 }
 
+/*
+ * A read joined queued prefetches for blocks in [first, end): move them to the demand
+ * queue, as image.c's origin_promote() does, so the reader does not wait behind other
+ * prefetches.  They still count as prefetches of their tier.
+ */
+static void sim_promote(struct replay_sim *s, uint64_t first, uint64_t end)
+{
+	GList *l = s->prefetch_q.head;
+
+	while (l) {
+		GList *next = l->next;
+		struct replay_request *r = l->data;
+
+		if (r->first < end && first < r->first + r->count) {
+			g_queue_delete_link(&s->prefetch_q, l);
+			r->promoted = true;
+			s->demand_outstanding++;
+			g_queue_push_tail(&s->demand_q, r);
+		}
+		l = next;
+	}
+}
+
 /* The reader issues one read now. Returns false if it fell wholly past the image. */
 static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 {
@@ -537,6 +567,9 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 		else
 			res->late_blocks++;
 	}
+	/* A prefetch still queued for a block this read needs goes out as demand now. */
+	if (inflight)
+		sim_promote(s, first, end);
 	/* One demand request per run of absent blocks (image_plan_locked). */
 	for (uint64_t b = first; b < end;) {
 		uint64_t e;
