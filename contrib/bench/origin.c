@@ -21,6 +21,7 @@
  *        aheadfs-origin --summarize LOGFILE
  * See contrib/bench/README.origin.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -218,6 +219,8 @@ static const char *http_reason(int status)
 		return "OK";
 	case 206:
 		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
 	case 400:
 		return "Bad Request";
 	case 403:
@@ -459,6 +462,110 @@ static bool reply_simple(struct conn *c, int status, bool keep_alive, const char
 	return send_all(c->fd, hdr, (size_t)n, 0) && keep_alive;
 }
 
+/* ---- Directory index ---- */
+
+static int compare_names(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The HTML page nginx's autoindex writes for a directory: one <a href="name"> line per
+ * entry (subdirectories end in '/'), then the date and the size in bytes. rclone's http
+ * backend finds the files of a remote by parsing exactly this; hidden entries are left
+ * out, as nginx does. Returns NULL when the directory cannot be read.
+ */
+static GString *dir_index_html(const char *dir, const char *url_path)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *title = g_markup_escape_text(url_path, -1);
+	struct dirent *e;
+	GString *html;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			g_ptr_array_add(names, g_strdup(e->d_name));
+	closedir(d);
+	g_ptr_array_sort(names, compare_names);
+
+	html = g_string_new(NULL);
+	g_string_append_printf(html,
+			       "<html>\r\n<head><title>Index of %s</title></head>\r\n<body>\r\n"
+			       "<h1>Index of %s</h1><hr><pre><a href=\"../\">../</a>\r\n",
+			       title, title);
+	for (guint i = 0; i < names->len; i++) {
+		const char *name = g_ptr_array_index(names, i);
+		g_autofree char *full = g_build_filename(dir, name, NULL);
+		g_autofree char *href = g_uri_escape_string(name, NULL, FALSE);
+		g_autofree char *text = g_markup_escape_text(name, -1);
+		const char *slash;
+		struct stat st;
+		struct tm tm;
+		char mtime[32], size[24];
+
+		if (stat(full, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			continue;
+		slash = S_ISDIR(st.st_mode) ? "/" : "";
+		strftime(mtime, sizeof(mtime), "%d-%b-%Y %H:%M", gmtime_r(&st.st_mtime, &tm));
+		if (S_ISDIR(st.st_mode))
+			g_strlcpy(size, "-", sizeof(size));
+		else
+			snprintf(size, sizeof(size), "%jd", (intmax_t)st.st_size);
+		g_string_append_printf(html, "<a href=\"%s%s\">%s%s</a> %s %19s\r\n", href, slash,
+				       text, slash, mtime, size);
+	}
+	g_string_append(html, "</pre><hr></body>\r\n</html>\r\n");
+	return html;
+}
+
+/*
+ * GET or HEAD of a directory: its index if the target ends in '/', else a redirect to
+ * the target with the '/' (as nginx answers), so relative links resolve. Returns false
+ * when the connection must close.
+ */
+static bool serve_directory(struct conn *c, const struct request *req, const char *dir,
+			    const char *url_path, bool head, bool keep, struct outcome *out)
+{
+	g_autoptr(GString) html = NULL;
+	char hdr[PATH_MAX + 512], date[64];
+	int n;
+
+	if (!g_str_has_suffix(url_path, "/")) {
+		/* The raw target, less any query, keeps its percent-encoding. */
+		g_autofree char *loc = g_strdup_printf("Location: %.*s/\r\n",
+						       (int)strcspn(req->target, "?#"), req->target);
+
+		out->status = 301;
+		return reply_simple(c, out->status, keep, strlen(loc) < 400 ? loc : NULL);
+	}
+	html = dir_index_html(dir, url_path);
+	if (!html) {
+		out->status = errno == EACCES ? 403 : 404;
+		return reply_simple(c, out->status, keep, NULL);
+	}
+	out->status = 200;
+	out->length = html->len;
+	http_date(time(NULL), date, sizeof(date));
+	n = snprintf(hdr, sizeof(hdr),
+		     "HTTP/1.1 200 OK\r\nServer: aheadfs-origin\r\nDate: %s\r\n"
+		     "Content-Type: text/html\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+		     date, html->len, keep ? "keep-alive" : "close");
+	if (!send_all(c->fd, hdr, (size_t)n, 0))
+		return false;
+	if (head)
+		return keep;
+	/* The page crosses the same emulated link as any body. */
+	if (link_bucket.rate > 0)
+		bucket_take(&link_bucket, html->len);
+	if (!send_all(c->fd, html->str, html->len, 0))
+		return false;
+	out->sent = html->len;
+	return keep;
+}
+
 /* Answer one parsed request. Returns false when the connection must close. */
 static bool serve(struct conn *c, struct request *req, double started)
 {
@@ -499,6 +606,10 @@ static bool serve(struct conn *c, struct request *req, double started)
 	}
 	snprintf(full, sizeof(full), "%s%s", opt.root, path);
 	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		keep = serve_directory(c, req, full, path, head, keep, &out);
+		goto out;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		out.status = (fd < 0 && errno == EACCES) ? 403 : 404;
 		keep = reply_simple(c, out.status, keep, NULL);

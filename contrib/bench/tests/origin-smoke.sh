@@ -84,7 +84,7 @@ in_range() {
 	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'
 }
 
-echo "1..18"
+echo "1..20"
 
 mkdir -p "$tmp/root/dir"
 head -c 8388608 /dev/urandom >"$tmp/root/image.raw"
@@ -142,10 +142,10 @@ check "keep-alive: the second request reuses the connection" \
 # 8: no way out of the root
 code=$(c --path-as-is -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/../etc/passwd")
 code2=$(c -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/%2e%2e/etc/passwd")
-code3=$(c -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/dir")
+code3=$(c -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$port/dir")
 requests=$((requests + 3)) # c ran in subshells
-check "'..' rejected (400, also percent-encoded), a directory is 404" \
-	test "$code $code2 $code3" = "400 400 404"
+check "'..' rejected (400, also percent-encoded), a directory without '/' is 301 to DIR/" \
+	test "$code $code2 $code3" = "400 400 301 http://127.0.0.1:$port/dir/"
 
 # 9: 64 concurrent connections
 for i in $(seq 0 63); do
@@ -175,14 +175,30 @@ bytes=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^bytes=/) s += substr($i, 7) 
 check "--summarize prints requests=$requests bytes=$bytes" \
 	test "$(cat "$tmp/summary")" = "requests=$requests bytes=$bytes"
 
-# 12: SIGTERM stops it cleanly
+# 12-13: a directory's index, in nginx autoindex's form (what rclone's http remote reads)
+touch "$tmp/root/.hidden"
+curl -sS --max-time 10 -D "$tmp/index.h" -o "$tmp/index.html" "http://127.0.0.1:$port/"
+check "GET /: 200 text/html index, links to image.raw with its size and to dir/, no dot files" \
+	eval "grep -q '^HTTP/1.1 200' '$tmp/index.h' && grep -qi '^content-type: text/html' '$tmp/index.h' &&
+	      grep -qE '^<a href=\"image.raw\">image.raw</a> .* $size'$'\\r''\$' '$tmp/index.html' &&
+	      grep -q '<a href=\"dir/\">dir/</a>' '$tmp/index.html' && ! grep -q hidden '$tmp/index.html'"
+if command -v rclone >/dev/null; then
+	RCLONE_CONFIG=/dev/null timeout 20 rclone lsf --format sp :http: \
+		--http-url "http://127.0.0.1:$port/" >"$tmp/rclone.ls" 2>"$tmp/rclone.err"
+	check "rclone's http remote lists image.raw with its size" \
+		grep -qx "$size;image.raw" "$tmp/rclone.ls"
+else
+	ok "rclone's http remote lists the index # SKIP rclone not installed"
+fi
+
+# 14: SIGTERM stops it cleanly
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
 forget "$pid"
 check "SIGTERM: exits with status 0" test $rc -eq 0
 
-# 13: delay. Three requests on one connection; the first one also pays the connect,
+# 15: delay. Three requests on one connection; the first one also pays the connect,
 # which on loopback is noise next to 100 ms.
 start_origin rtt --rtt-ms 100
 url=http://127.0.0.1:$port/image.raw
@@ -197,7 +213,7 @@ else
 	not_ok "--rtt-ms 100: first byte after $ms ms, expected 80-120" "$(cat "$tmp/rtt")"
 fi
 
-# 14: bandwidth: 80 Mbit/s is 10 MB/s; 4 MB should take 0.4 s.
+# 16: bandwidth: 80 Mbit/s is 10 MB/s; 4 MB should take 0.4 s.
 start_origin bw --bandwidth-mbit 80
 url=http://127.0.0.1:$port/image.raw
 c -r 0-3999999 -o "$tmp/bw" -w '%{speed_download} %{size_download}\n' "$url" >"$tmp/bw.out"
@@ -209,19 +225,19 @@ else
 	not_ok "--bandwidth-mbit 80: 4 MB at $mbs MB/s ($got bytes), expected 8-12 MB/s"
 fi
 
-# 15: no range support
+# 17: no range support
 start_origin noranges --no-ranges
 c -r 0-99 -o /dev/null -D "$tmp/nr.h" -w '%{size_download}\n' \
 	"http://127.0.0.1:$port/image.raw" >"$tmp/nr"
 check "--no-ranges: Range ignored, 200 with the whole file" \
 	eval "grep -q '^HTTP/1.1 200' '$tmp/nr.h' && [ \"\$(cat '$tmp/nr')\" = $size ]"
 
-# 16: error injection
+# 18: error injection
 start_origin errors --error-rate 1
 code=$(c -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/image.raw")
 check "--error-rate 1: 503" test "$code" = 503
 
-# 17: --max-seconds stops it by itself
+# 19: --max-seconds stops it by itself
 "$origin" --root "$tmp/root" --max-seconds 0.3 >/dev/null &
 pid=$!
 pids+=("$pid")
@@ -235,7 +251,7 @@ else
 	check "--max-seconds 0.3: exited by itself with status 0" test $rc -eq 0
 fi
 
-# 18: replay a tiny trace against the local file
+# 20: replay a tiny trace against the local file
 cat >"$tmp/trace.csv" <<EOF
 time_s,offset,length,op
 0,0,4096,R
