@@ -2,8 +2,8 @@
  * aheadfs-replay: replay a recorded block-access trace against a file under test and
  * report what it cost, as one JSON object on stdout.
  *
- *   aheadfs-replay [--scale F] [--reads-only] [--max-ops N] [--wrap] [--o-direct]
- *                  [--format FMT] TRACE FILE
+ *   aheadfs-replay [--scale F] [--reads-only] [--max-ops N] [--max-seconds S] [--wrap]
+ *                  [--o-direct] [--format FMT] TRACE FILE
  *
  * The reads are issued one at a time with pread(2), in trace order: the order is the
  * workload (a booting guest mostly waits for each read before asking for the next), so
@@ -23,6 +23,11 @@
  * slower system elapsed_s grows by exactly the stalls: time the I/O took beyond the gap.
  * --scale 0 replays back to back (pure I/O time); traces without timestamps (ARC) always
  * replay back to back.
+ *
+ * --max-seconds bounds a replay in time: no read starts after S seconds, and the JSON says
+ * "truncated": true with the ops done out of "ops_planned". A benchmark uses it so that a
+ * slow system cannot stretch a fixed-size replay without end; its elapsed_s is then a
+ * lower bound, while the latencies still describe the reads it did.
  *
  * The replayer never writes. Write records are skipped and counted (their time passes
  * as part of the gap); --reads-only drops them before --max-ops is applied.
@@ -52,6 +57,7 @@ struct replay_options {
 	double scale;
 	gboolean reads_only;
 	gint64 max_ops;
+	double max_seconds;
 	gboolean wrap;
 	gboolean o_direct;
 	char *format;
@@ -64,6 +70,8 @@ struct replay_stats {
 	uint64_t writes_skipped;
 	uint64_t short_reads;
 	uint64_t errors;
+	uint64_t planned; /* records the replay would issue without --max-seconds */
+	bool truncated;
 	int first_errno;
 	double io_s;
 	double sleep_s;
@@ -160,9 +168,10 @@ static void print_json(const char *trace_path, const char *file_path, const stru
 	       "\"wrap\": %s, \"file_size\": %" PRIu64 ", ",
 	       tracefile_format_to_string(trace->format), trace->has_timestamps ? "true" : "false",
 	       o->scale, o->o_direct ? "true" : "false", o->wrap ? "true" : "false", file_size);
-	printf("\"ops\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"elapsed_s\": %.6f, \"io_s\": %.6f, "
-	       "\"sleep_s\": %.6f, ",
-	       st->ops, st->bytes, elapsed, st->io_s, st->sleep_s);
+	printf("\"ops\": %" PRIu64 ", \"ops_planned\": %" PRIu64 ", \"truncated\": %s, "
+	       "\"bytes\": %" PRIu64 ", \"elapsed_s\": %.6f, \"io_s\": %.6f, \"sleep_s\": %.6f, ",
+	       st->ops, st->planned, st->truncated ? "true" : "false", st->bytes, elapsed, st->io_s,
+	       st->sleep_s);
 	printf("\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"max_ms\": %.4f, "
 	       "\"mean_ms\": %.4f, ",
 	       percentile(st->lat_ms, st->ops, 50), percentile(st->lat_ms, st->ops, 90),
@@ -188,6 +197,9 @@ static gboolean parse_options(int *argc, char ***argv, struct replay_options *o,
 	     "Drop write records before replaying (they are never written anyway)", NULL},
 	    {"max-ops", 0, 0, G_OPTION_ARG_INT64, &o->max_ops,
 	     "Replay at most N records (default all)", "N"},
+	    {"max-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &o->max_seconds,
+	     "Start no read after S seconds; the JSON then says truncated (default: no limit)",
+	     "S"},
 	    {"wrap", 0, 0, G_OPTION_ARG_NONE, &o->wrap,
 	     "Wrap offsets beyond the file size modulo the size instead of skipping them", NULL},
 	    {"o-direct", 0, 0, G_OPTION_ARG_NONE, &o->o_direct,
@@ -209,9 +221,10 @@ static gboolean parse_options(int *argc, char ***argv, struct replay_options *o,
 			    "expected TRACE FILE (see --help)");
 		return FALSE;
 	}
-	if (!isfinite(o->scale) || o->scale < 0 || o->max_ops < 0) {
+	if (!isfinite(o->scale) || o->scale < 0 || o->max_ops < 0 || !isfinite(o->max_seconds) ||
+	    o->max_seconds < 0) {
 		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-			    "--scale and --max-ops must not be negative");
+			    "--scale, --max-ops and --max-seconds must not be negative");
 		return FALSE;
 	}
 	return TRUE;
@@ -289,7 +302,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		const struct tracefile_record *r = &trace->records[i];
 		uint64_t off = r->offset, len = r->length;
-		double t0, dt;
+		double due, t0, dt;
 		int64_t got;
 
 		if (r->op != 'R') {
@@ -311,15 +324,26 @@ int main(int argc, char **argv)
 			len = ((off + len - a) + align - 1) & ~(uint64_t)(align - 1);
 			off = a;
 		}
+		st.planned++;
+		if (st.truncated)
+			continue; /* only counted, for ops_planned */
 		/* Think time: see the top of this file. */
+		due = now_mono();
 		if (!first && o.scale > 0 && trace->has_timestamps) {
 			double gap = (r->time_s - prev_time) * o.scale;
-			double now = now_mono();
 
-			if (gap > 0 && prev_issue + gap > now) {
-				sleep_until(prev_issue + gap);
-				st.sleep_s += now_mono() - now;
-			}
+			if (gap > 0 && prev_issue + gap > due)
+				due = prev_issue + gap;
+		}
+		if (o.max_seconds > 0 && due - start >= o.max_seconds) {
+			st.truncated = true;
+			continue;
+		}
+		if (due > now_mono()) {
+			double before = now_mono();
+
+			sleep_until(due);
+			st.sleep_s += now_mono() - before;
 		}
 		t0 = now_mono();
 		got = read_range(fd, buf, off, len);

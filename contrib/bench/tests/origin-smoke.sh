@@ -84,7 +84,7 @@ in_range() {
 	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'
 }
 
-echo "1..20"
+echo "1..21"
 
 mkdir -p "$tmp/root/dir"
 head -c 8388608 /dev/urandom >"$tmp/root/image.raw"
@@ -274,4 +274,24 @@ EOF
 	ok "aheadfs-replay: tiny trace replayed, JSON parses and adds up"
 else
 	not_ok "aheadfs-replay: rc $rc" "$(cat "$tmp/replay.json" "$tmp/replay.err")"
+fi
+
+# 21: --max-seconds: no read starts after the bound; the JSON says how far it got
+cat >"$tmp/slow.csv" <<EOF2
+0,0,4096,R
+0.1,4096,4096,R
+5,8192,4096,R
+10,12288,4096,R
+EOF2
+"$replay" --scale 1 --max-seconds 1 "$tmp/slow.csv" "$file" >"$tmp/slow.json" 2>"$tmp/slow.err"
+rc=$?
+if [ $rc = 0 ] && python3 - "$tmp/slow.json" <<'EOF'; then
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["truncated"] is True and d["ops"] == 2 and d["ops_planned"] == 4, d
+assert d["elapsed_s"] < 1.0, d
+EOF
+	ok "aheadfs-replay --max-seconds 1: 2 of 4 reads, truncated, no waiting for the rest"
+else
+	not_ok "aheadfs-replay --max-seconds: rc $rc" "$(cat "$tmp/slow.json" "$tmp/slow.err")"
 fi
