@@ -9,6 +9,12 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 READ_AHEAD=${RCLONE_READ_AHEAD:-16M}
+# rclone's default first range is 128 MiB (doubling without limit): a boot's scattered
+# reads then each open a 128 MiB stream and abandon it, 1.2 GB per boot. RCLONE_CHUNK
+# and RCLONE_CHUNK_LIMIT set --vfs-read-chunk-size and --vfs-read-chunk-size-limit
+# (empty: rclone's defaults).
+CHUNK=${RCLONE_CHUNK-}
+CHUNK_LIMIT=${RCLONE_CHUNK_LIMIT-}
 
 sys_check() {
 	command -v rclone >/dev/null || { echo "rclone missing: apt-get install rclone"; exit 2; }
@@ -25,7 +31,9 @@ sys_up() {
 	RCLONE_CONFIG=/dev/null fuse_up "$dir" rclone "$dir/mnt/$(image_name "$url")" \
 		rclone mount ":http:" "$dir/mnt" --http-url "${url%/*}/" \
 		--read-only --vfs-cache-mode full --vfs-read-ahead "$READ_AHEAD" \
-		--cache-dir "$dir/cache" --dir-cache-time 1h --no-modtime
+		--cache-dir "$dir/cache" --dir-cache-time 1h --no-modtime \
+		${CHUNK:+--vfs-read-chunk-size "$CHUNK"} \
+		${CHUNK_LIMIT:+--vfs-read-chunk-size-limit "$CHUNK_LIMIT"}
 }
 sys_down() {
 	fuse_down "$1" rclone "$1/mnt"
