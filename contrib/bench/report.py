@@ -4,6 +4,10 @@
     report.py record RUNS.jsonl key=value...   append one run as a JSON line
     report.py report OUTDIR                    OUTDIR/runs.jsonl -> results.md,
                                                results.csv, ready.png
+    report.py repeat RUNS.jsonl WL SETTING SYSTEM X
+                                               print why SYSTEM's run 1 is not to
+                                               be repeated (failed, or slower than
+                                               X times local's run 1), else nothing
 
 A run line holds workload, setting (RTT_MS/MBIT), system, run (a number;
 "train" for aheadfs-learned's untimed first run; 0 for a system that did not
@@ -39,12 +43,41 @@ SYSTEM_LABEL = {
     "httpdirfs": "httpdirfs --cache",
     "rclone": "rclone mount, vfs full",
 }
-# The workload's headline metric, and the other figures it reports.
+# Per workload: its headline metrics (the pivot table's cells, each with its ratio to
+# the local file), the figures the details table shows, and the pivot table's title.
+# Times: lower is better (ratio > 1 is slower than local); fio's MB/s and IOPS: higher
+# is better (ratio < 1 is slower).
+REPLAY = {"heads": ["replay_s"], "metrics": ["replay_s", "mean_ms", "p99_ms", "ops", "ops_planned"],
+          "also_ms": "mean_ms"}
 WORKLOADS = {
-    "boot": ("app_s", ["ready_s", "app_s"]),
-    "loop": ("loop_s", ["loop_s"]),
-    "fio": (None, []),
+    "boot": {"heads": ["app_s"], "metrics": ["ready_s", "app_s"],
+             "title": "VM boot: seconds from qemu start to the application marker "
+                      "(median; ratio to the local file)"},
+    "loop": {"heads": ["loop_s"], "metrics": ["loop_s"],
+             "title": "Application on a loop mount: seconds for the chrooted programs "
+                      "(median; ratio to the local file)"},
+    "fio": {"heads": ["seq_cold_MBps", "rand_cold_IOPS"],
+            "metrics": ["seq_cold_MBps", "seq_warm_MBps", "rand_cold_IOPS", "rand_warm_IOPS",
+                        "rand_cold_p99_ms"],
+            "title": "fio, cold: sequential 1 MiB reads in MB/s / random 4 KiB reads (4 jobs) "
+                     "in IOPS (fraction of the local file's: lower is slower)"},
 }
+REPLAY_TITLES = {
+    "replay-boot": "aheadfs's trace of a VM boot (first mount, think time x 0.1)",
+    "replay-cloudphysics": "cloudPhysicsIO, first 1000 reads (think time x 0.005, offsets wrapped)",
+    "replay-p3": "ARC P3, first 1000 reads back to back (offsets wrapped)",
+    "replay-p6": "ARC P6, first 1000 reads back to back (offsets wrapped)",
+    "replay-oltp": "ARC OLTP, first 1000 reads back to back",
+}
+
+
+def spec(wl):
+    if wl in WORKLOADS:
+        return WORKLOADS[wl]
+    if wl and wl.startswith("replay-"):
+        return dict(REPLAY, title="Trace replay, %s: seconds (median; ratio to the local file; "
+                    ">= : stopped at the time bound), mean latency per read" % REPLAY_TITLES.get(wl, wl))
+    return {"heads": [], "metrics": [], "title": wl}
 # aheadfs's stats: the first key of each list found anywhere in the JSON.
 STATS_KEYS = {
     "hit_rate": ["hit_rate", "prefetch_hit_rate", "coverage"],
@@ -127,7 +160,7 @@ def summarize(outdir):
             c["failed"].append(r)
     table = []
     for (wl, setting, system), c in cells.items():
-        head, metrics = WORKLOADS.get(wl, (None, []))
+        heads, metrics = spec(wl)["heads"], spec(wl)["metrics"]
         if not metrics:  # a workload we do not tabulate: every numeric key
             metrics = sorted({k for r in c["ok"] for k, v in r.items()
                               if k.endswith("_s") and number(v) is not None})
@@ -154,6 +187,8 @@ def summarize(outdir):
         for k in STATS_KEYS:
             row[k] = median(stats[k])
         row["stats_seen"] = any(r.get("stats_file") for r in c["ok"])
+        # A replay stopped by its time bound: its seconds are a lower bound.
+        row["truncated"] = int(any(number(r.get("truncated")) for r in c["ok"]))
         why = ""
         if not c["ok"]:
             reasons = [r.get("reason", "") for r in c["failed"] if r.get("reason")]
@@ -166,16 +201,17 @@ def summarize(outdir):
                 c["failed"][0].get("reason", ""))
         row["why"] = why
         row["notes"] = "; ".join(sorted(set(c["notes"])))
-        row["head"] = head
+        row["heads"] = heads
         table.append(row)
     # Ratios to the local file, same workload and setting.
     local = {(r["workload"], r["setting"]): r for r in table if r["system"] == "local"}
     for r in table:
-        h = r["head"]
         base = local.get((r["workload"], r["setting"]))
-        r["ratio"] = None
-        if h and base and base.get(h) and r.get(h) is not None:
-            r["ratio"] = r[h] / base[h]
+        for h in r["heads"]:
+            r["ratio_" + h] = None
+            if base and base.get(h) and r.get(h) is not None:
+                r["ratio_" + h] = r[h] / base[h]
+        r["ratio"] = r.get("ratio_" + r["heads"][0]) if r["heads"] else None
     order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
     settings = []
     for r in runs:
@@ -186,18 +222,27 @@ def summarize(outdir):
     return table, settings
 
 
-def cell_text(r, h, notes):
-    """A pivot cell: the median and its ratio, or a short reason with a
-    footnote number (the footnotes, in notes, give the whole reason)."""
+def cell_text(r, heads, notes):
+    """A pivot cell: the median of each headline metric and its ratio, or a short
+    reason with a footnote number (the footnotes, in notes, give the whole reason)."""
+    h = heads[0]
     if r.get(h) is None:
         why = r["why"] or "-"
         for short in ("not yet", "n/a"):
             if why.startswith(short):
                 return why if len(why) < 50 else short + note_ref(notes, why)
         return ("fails" if why.startswith("fails") else why[:20]) + note_ref(notes, why)
-    s = fmt(r[h])
-    if r["ratio"] is not None and r["system"] != "local":
-        s += " (%.2fx)" % r["ratio"]
+    parts = []
+    for h in heads:
+        lb = ">=" if r["truncated"] and h == "replay_s" else ""
+        p = lb + fmt(r.get(h), 0 if h.endswith("IOPS") else 1)
+        if r.get("ratio_" + h) is not None and r["system"] != "local":
+            p += " (%s%.2fx)" % (lb, r["ratio_" + h])
+        parts.append(p)
+    s = " / ".join(parts)
+    also = spec(r["workload"]).get("also_ms")
+    if also and r.get(also) is not None:
+        s += ", %s ms/read" % fmt(r[also], 2)
     if r["why"]:  # some runs failed
         s += note_ref(notes, r["why"])
     return s
@@ -228,28 +273,28 @@ def write_markdown(outdir, table, settings):
             systems.append(s)
     for wl in workloads:
         rows = [r for r in table if r["workload"] == wl]
-        h = WORKLOADS.get(wl, (None, []))[0]
-        if h:
-            title = {"boot": "VM boot: seconds from qemu start to the application marker "
-                             "(median; ratio to the local file)",
-                     "loop": "Application on a loop mount: seconds for the chrooted programs "
-                             "(median; ratio to the local file)"}.get(wl, wl)
-            out += ["## " + title, "",
-                    "| system | " + " | ".join(setting_label(s) for s in settings) + " |",
-                    "|---|" + "---|" * len(settings)]
+        heads = spec(wl)["heads"]
+        # fio and the replays may run at fewer settings than the boot.
+        wl_settings = [st for st in settings if any(r["setting"] == st for r in rows)]
+        if heads:
+            out += ["## " + spec(wl)["title"], "",
+                    "| system | " + " | ".join(setting_label(s) for s in wl_settings) + " |",
+                    "|---|" + "---|" * len(wl_settings)]
             notes = []
             for s in systems:
                 cells = []
-                for st in settings:
+                if not any(r["system"] == s for r in rows):
+                    continue
+                for st in wl_settings:
                     m = [r for r in rows if r["system"] == s and r["setting"] == st]
-                    cells.append(cell_text(m[0], h, notes) if m else "-")
+                    cells.append(cell_text(m[0], heads, notes) if m else "-")
                 out.append("| %s | %s |" % (SYSTEM_LABEL.get(s, s), " | ".join(cells)))
             out.append("")
             for i, n in enumerate(notes):
                 out.append("[%d] %s  " % (i + 1, n.replace("|", "/")))
             if notes:
                 out.append("")
-        metrics = WORKLOADS.get(wl, (None, []))[1] or sorted(
+        metrics = spec(wl)["metrics"] or sorted(
             {k for r in rows for k in r if k.endswith("_s")})
         out += ["### %s: details" % wl, "",
                 "| setting | system | runs | " + " | ".join(metrics) +
@@ -266,10 +311,14 @@ def write_markdown(outdir, table, settings):
                 wb = "not yet" if r["wasted_bytes"] is None else fmt(r["wasted_bytes"] / 2**20)
             else:
                 hr = acc = wb = "-"
-            note = "; ".join(x for x in (r["why"], r["notes"]) if x)
+            note = "; ".join(x for x in (r["why"], r["notes"],
+                                         "stopped at the time bound" if r["truncated"] else "")
+                             if x)
             out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 setting_label(r["setting"]), SYSTEM_LABEL.get(r["system"], r["system"]),
-                r["runs_ok"], " | ".join(fmt(r.get(m), 2) for m in metrics),
+                r["runs_ok"],
+                " | ".join(fmt(r.get(m), 0 if m.startswith("ops") or m.endswith("IOPS") else 2)
+                           for m in metrics),
                 "-" if r["ratio"] is None else "%.2f" % r["ratio"],
                 fmt(r["requests"], 0),
                 fmt(r["bytes"] / 2**20 if r["bytes"] is not None else None),
@@ -282,9 +331,13 @@ def write_markdown(outdir, table, settings):
 
 
 def write_csv(outdir, table):
-    cols = ["workload", "setting", "system", "runs_ok", "runs_failed", "ready_s", "app_s",
-            "loop_s", "ratio", "requests", "bytes", "hit_rate", "accuracy", "wasted_bytes",
-            "load", "why", "notes"]
+    metrics, ratios = [], []
+    for w in list(WORKLOADS.values()) + [REPLAY]:
+        metrics += [m for m in w["metrics"] if m not in metrics]
+        ratios += ["ratio_" + h for h in w["heads"] if "ratio_" + h not in ratios]
+    cols = (["workload", "setting", "system", "runs_ok", "runs_failed"] + metrics +
+            ["truncated", "ratio"] + ratios +
+            ["requests", "bytes", "hit_rate", "accuracy", "wasted_bytes", "load", "why", "notes"])
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -339,9 +392,39 @@ def report(outdir):
     print(os.path.join(outdir, "results.md"))
 
 
+def repeat_check(path, wl, setting, system, limit):
+    """Why SYSTEM's run 1 of WL at SETTING is not worth repeating, or ''."""
+    runs = []
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+
+    def run1(s):
+        for r in runs:
+            if (r.get("workload"), r.get("setting"), r.get("system"),
+                    str(r.get("run"))) == (wl, setting, s, "1"):
+                return r
+        return None
+    mine, local = run1(system), run1("local")
+    heads = spec(wl)["heads"]
+    if mine is None:
+        return ""
+    if mine.get("ok") != 1:
+        return "run 1 failed: not repeated"
+    h = heads[0] if heads else None
+    if h and local and number(local.get(h)) and number(mine.get(h)) and \
+            number(mine[h]) > float(limit) * number(local[h]):
+        return "1 run: run 1 took %.1f s, over %gx the local file's %.1f s: not repeated" % (
+            number(mine[h]), float(limit), number(local[h]))
+    return ""
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "record":
         record(argv[1], argv[2:])
+    elif len(argv) == 6 and argv[0] == "repeat":
+        why = repeat_check(*argv[1:])
+        if why:
+            print(why)
     elif len(argv) == 2 and argv[0] == "report":
         report(argv[1])
     else:

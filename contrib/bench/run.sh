@@ -1,10 +1,13 @@
 #!/bin/bash
 # run.sh [--quick] [--systems a,b] [--settings RTT/MBIT,...] [--workloads w,...]
-#        [--runs N] [--loop-runs N] [--out DIR] [--timeout S]
+#        [--runs N] [--loop-runs N] [--out DIR] [--timeout S] [--fio-runtime S]
+#        [--replay-seconds S] [--repeat-max-x X] [--aux-settings RTT/MBIT,...|all]
 #
 # The benchmark runner: every system under test (systems/*.sh) against every
-# workload (boot.sh, loopapp.sh; fio.sh if requested) behind the same origin
-# (aheadfs-origin with an emulated link), for each link setting.  Writes into
+# workload (boot.sh, loopapp.sh, fio.sh, replay.sh) behind the same origin
+# (aheadfs-origin with an emulated link), for each link setting.  Workloads:
+# boot, loop, fio, replay (= replay-boot,replay-cloudphysics,replay-p3; also
+# replay-p6, replay-oltp).  Writes into
 # --out (default /var/tmp/aheadfs-bench/results/DATE):
 #   runs.jsonl        one line per run: metrics, origin requests/bytes, stats
 #   results.md        markdown tables (medians, ratio to local), results.csv
@@ -13,9 +16,15 @@
 #   logs/             serial consoles, system logs, per-run origin log slices
 #
 # Settings are RTT_MS/MBIT, 0/0 meaning unshaped.
-#   full (default):  0/0,20/200,50/50; boot 3 runs, loop 1 run (medians)
-#   --quick:         20/200; boot and loop 1 run each, the local file twice
-#                    (first and last), about 7-10 minutes
+#   full (default):  0/0,20/200,50/50; boot 3 runs, loop, fio and replay 1 run
+#                    (medians); a boot that fails or takes over --repeat-max-x
+#                    (2) times the local file's first boot is not repeated
+#   --quick:         20/200; boot and loop (unless --workloads), 1 run
+#                    each, the local file twice (first and last)
+# fio's four phases run --fio-runtime seconds each at most (default 4); a
+# replay stops after --replay-seconds (default 8).  fio and the replays run
+# at the --aux-settings only (full: 20/200; "all": every setting), which
+# keeps the full run within its hour (README.md, "Time budget").
 # Each setting gets one origin, started here and killed by PID on every exit
 # path; every system is brought up fresh for every run and torn down after it.
 # aheadfs-learned is first trained with one untimed run per workload and
@@ -28,12 +37,16 @@ set -euo pipefail
 ALL_SYSTEMS=local,aheadfs-noprefetch,aheadfs-cold,aheadfs-learned,qemu-curl,qemu-curl-1m,nbdkit,httpdirfs,rclone
 SYSTEMS=$ALL_SYSTEMS
 SETTINGS=0/0,20/200,50/50
-WORKLOADS=boot,loop
+WORKLOADS=
 RUNS=3
 LOOP_RUNS=1
 OUT=
 TIMEOUT=300
 QUICK=0
+FIO_RUNTIME=4
+REPLAY_MAX_S=8
+REPEAT_MAX_X=2
+AUX_SETTINGS=20/200
 
 usage() {
 	sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -56,9 +69,18 @@ while [ $# -gt 0 ]; do
 	--loop-runs) LOOP_RUNS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
+	--fio-runtime) FIO_RUNTIME=$2; shift 2 ;;
+	--replay-seconds) REPLAY_MAX_S=$2; shift 2 ;;
+	--repeat-max-x) REPEAT_MAX_X=$2; shift 2 ;;
+	--aux-settings) AUX_SETTINGS=$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
+# --quick keeps to boot and loop (its 10 minutes); name fio and replay to add them.
+if [ -z "$WORKLOADS" ]; then
+	WORKLOADS=boot,loop,fio,replay
+	[ "$QUICK" = 0 ] || WORKLOADS=boot,loop
+fi
 [ "$(id -u)" = 0 ] || die "must run as root (loop mounts, FUSE, chroot)"
 requires qemu-system-x86_64 python3 timeout fusermount3 losetup
 # The machines are shared and TCG is CPU-bound: run everything (qemu, the
@@ -78,7 +100,7 @@ T_START=$(now)
 # one run must measure one build.
 mkdir -p "$OUT/bin"
 declare -A BIN_SRC
-for b in aheadfs aheadfs-origin; do
+for b in aheadfs aheadfs-origin aheadfs-replay; do
 	BIN_SRC[$b]=$(tool "$b")
 	[ -z "${BIN_SRC[$b]}" ] || cp -p "${BIN_SRC[$b]}" "$OUT/bin/$b"
 done
@@ -117,7 +139,7 @@ trap 'exit 130' INT TERM
 	echo "nbdkit: $(nbdkit --version 2>/dev/null || echo missing)"
 	echo "httpdirfs: $({ httpdirfs --version 2>&1 || true; } | grep -i -m1 version || echo missing)"
 	echo "rclone: $(rclone version 2>/dev/null | head -n 1 || echo missing)"
-	for b in aheadfs aheadfs-origin; do
+	for b in aheadfs aheadfs-origin aheadfs-replay; do
 		if [ -f "$OUT/bin/$b" ]; then
 			echo "$b: copy of ${BIN_SRC[$b]}, built $(date -u -r "$OUT/bin/$b" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$OUT/bin/$b" | cut -c1-12)"
 		else
@@ -152,6 +174,37 @@ guest_words() {
 
 record() { python3 "$BENCH_DIR/report.py" record "$RECORD" "$@"; }
 
+# fio_kv CSV: fio.sh's rows as key=value words (seq_cold_MBps=.. rand_warm_IOPS=..).
+fio_kv() {
+	awk -F, 'NR > 1 && NF == 5 {
+		w = $1; sub(/-.*/, "", w)
+		printf "%s_%s_MBps=%s %s_%s_IOPS=%s %s_%s_p99_ms=%s ", w, $2, $3, w, $2, $4, w, $2, $5
+	}' "$1"
+}
+
+# record_boot_trace: keep the first mount of aheadfs-learned's boot state (its
+# untimed training boot: a first mount, like aheadfs-cold) as the boot trace
+# the replay-boot workload replays, in BENCH_CACHE for later runs and in OUT.
+BOOT_TRACE_RECORDED=0
+record_boot_trace() {
+	local log tmp
+	[ "$BOOT_TRACE_RECORDED" = 0 ] || return 0
+	log=$(find "$AHEADFS_LEARNED_STATE" -name access.log 2>/dev/null | head -n 1 || true)
+	[ -n "$log" ] || return 0
+	mkdir -p "$BENCH_CACHE/traces" "$OUT/traces"
+	tmp=$BENCH_CACHE/traces/boot.access.log.tmp
+	# The header, then the records up to the second mount's "# mount at" line.
+	awk 'NR == 1 { print; next } /^# mount at/ { if (m++) exit } { print }' "$log" >"$tmp"
+	if [ "$(grep -vc '^#' "$tmp")" -lt 100 ]; then
+		rm -f "$tmp"
+		return 0
+	fi
+	mv "$tmp" "$BENCH_CACHE/traces/boot.access.log"
+	cp "$BENCH_CACHE/traces/boot.access.log" "$OUT/traces/boot.access.log"
+	BOOT_TRACE_RECORDED=1
+	log "boot trace: $(grep -vc '^#' "$OUT/traces/boot.access.log") reads recorded from $log"
+}
+
 # --- one run ---------------------------------------------------------------------
 # run_one SETTING SYSTEM WORKLOAD RUN: present, run, collect, tear down.
 # RUN is a number, or "train" for aheadfs-learned's untimed first run.
@@ -171,7 +224,12 @@ run_one() {
 		case $wl in
 		boot) set -- "$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" --log "$OUT/logs/$tag.serial" "$target" ;;
 		loop) set -- "$BENCH_DIR/loopapp.sh" --timeout "$TIMEOUT" "$target" ;;
-		fio) set -- "$BENCH_DIR/fio.sh" "$target" ;;
+		# fio's four phases stop by themselves (--runtime); the timeout
+		# is for a read that never returns.
+		fio) set -- timeout --kill-after=5 "$((4 * FIO_RUNTIME + 120))" \
+			"$BENCH_DIR/fio.sh" "$target" --runtime "$FIO_RUNTIME" ;;
+		replay-*) set -- "$BENCH_DIR/replay.sh" --max-seconds "$REPLAY_MAX_S" \
+			"${wl#replay-}" "$target" ;;
 		esac
 		"$@" >"$STATE/wl.out" 2>"$STATE/wl.err" &
 		WPID=$!
@@ -190,7 +248,11 @@ run_one() {
 		rc=0
 		wait "$WPID" || rc=$?
 		WPID=
-		res=$(tail -n 1 "$STATE/wl.out" | tr ',' ' ')
+		if [ "$wl" = fio ]; then
+			res=$(fio_kv "$STATE/wl.out")
+		else
+			res=$(tail -n 1 "$STATE/wl.out" | tr ',' ' ')
+		fi
 		if [ "$rc" != 0 ] && [ -z "$reason" ]; then
 			reason="$wl failed: $(last_words "$STATE/wl.err")"
 			if [ "$wl" = boot ]; then
@@ -225,10 +287,29 @@ run_one() {
 	log "[$setting] $sys $wl run $run: ${reason:-$res} ($sum)"
 }
 
+# no_repeat_check WORKLOAD SETTING SYSTEM: after run 1, mark a system whose run
+# failed, or took over REPEAT_MAX_X times the local file's run 1, as not to be
+# repeated (NO_REPEAT), with a note in the report.  Two more runs of a boot that
+# takes minutes cost more of the time budget than everything else, and cannot
+# change a ranking decided by a factor of 2.
+declare -A NO_REPEAT
+no_repeat_check() {
+	local wl=$1 setting=$2 sys=$3 why
+	[ "$REPEAT_MAX_X" != 0 ] && [ "$sys" != local ] || return 0
+	why=$(python3 "$BENCH_DIR/report.py" repeat "$RECORD" "$wl" "$setting" "$sys" "$REPEAT_MAX_X")
+	if [ -n "$why" ]; then
+		NO_REPEAT[$sys]=1
+		record workload="$wl" setting="$setting" system="$sys" run=note ok=1 reason="$why"
+		log "[$setting] $sys $wl: $why"
+	fi
+}
+
 # --- the matrix ------------------------------------------------------------------
 IFS=, read -ra SYS_LIST <<<"$SYSTEMS"
 IFS=, read -ra SET_LIST <<<"$SETTINGS"
 IFS=, read -ra WL_LIST <<<"$WORKLOADS"
+IFS=, read -ra WL_LIST <<<"$(printf '%s\n' "${WL_LIST[@]}" |
+	sed 's/^replay$/replay-boot,replay-cloudphysics,replay-p3/' | paste -sd,)"
 declare -A NOTE SKIP KINDS
 for sys in "${SYS_LIST[@]}"; do
 	[ -x "$BENCH_DIR/systems/$sys.sh" ] || die "no such system: $sys"
@@ -255,10 +336,25 @@ for setting in "${SET_LIST[@]}"; do
 		loop) n=$LOOP_RUNS ;;
 		fio)
 			n=1
-			[ -x "$BENCH_DIR/fio.sh" ] || die "no fio.sh"
+			command -v fio >/dev/null || die "fio is not installed"
 			;;
+		replay-boot | replay-cloudphysics | replay-p3 | replay-p6 | replay-oltp) n=1 ;;
 		*) die "unknown workload: $wl" ;;
 		esac
+		# fio and the replays: only at the aux settings (the time budget).
+		if [ "$wl" != boot ] && [ "$wl" != loop ] && [ "$AUX_SETTINGS" != all ] &&
+			[ "$QUICK" = 0 ] && [[ ",$AUX_SETTINGS," != *",$setting,"* ]]; then
+			continue
+		fi
+		# replay-boot needs a boot trace: this run's (boot comes first) or
+		# the one an earlier run left in BENCH_CACHE.
+		if [ "$wl" = replay-boot ] && [ ! -f "$BENCH_CACHE/traces/boot.access.log" ]; then
+			for sys in "${SYS_LIST[@]}"; do
+				record workload="$wl" setting="$setting" system="$sys" run=0 ok=0 \
+					reason="no boot trace yet: run the boot workload with aheadfs-learned once"
+			done
+			continue
+		fi
 		# Runs are interleaved (run 1 of every system, then run 2, ...) so
 		# that a change in the machine's load hits every system alike.
 		RUNNABLE=()
@@ -277,14 +373,20 @@ for setting in "${SET_LIST[@]}"; do
 		done
 		export AHEADFS_LEARNED_STATE=$OUT/learned/${setting//\//-}.$wl
 		rm -rf "$AHEADFS_LEARNED_STATE"
+		NO_REPEAT=()
 		for ((r = 1; r <= n; r++)); do
 			for sys in "${RUNNABLE[@]}"; do
+				[ -z "${NO_REPEAT[$sys]:-}" ] || continue
 				if [ "$sys" = aheadfs-learned ] && [ "$r" = 1 ]; then
 					run_one "$setting" "$sys" "$wl" train
 				fi
 				run_one "$setting" "$sys" "$wl" "$r"
+				if [ "$r" = 1 ] && [ "$n" -gt 1 ]; then
+					no_repeat_check "$wl" "$setting" "$sys"
+				fi
 			done
 		done
+		[ "$wl" != boot ] || record_boot_trace
 		# With one run per system, the load can change between the local
 		# run and the others: measure the limit again at the end (quick).
 		if [ "$QUICK" = 1 ] && [[ " ${RUNNABLE[*]} " == *" local "* ]]; then

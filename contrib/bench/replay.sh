@@ -1,0 +1,82 @@
+#!/bin/bash
+# replay.sh: the benchmark's trace replay workload (workload 4) against one file.
+#
+#   contrib/bench/replay.sh [--max-seconds S] TRACE FILE
+#
+# TRACE names one of the traces below; aheadfs-replay (replay.c) issues its reads
+# against FILE with pread(2), one at a time, with the recorded think times scaled, and
+# this prints one line of key=value for run.sh:
+#
+#   replay_s=ELAPSED mean_ms=M p99_ms=P ops=N ops_planned=N truncated=0|1 replay_mib=MIB
+#
+#   boot          aheadfs's own access log of a VM boot's first mount (recorded by
+#                 run.sh from aheadfs-learned's training boot; BENCH_BOOT_TRACE or
+#                 $BENCH_CACHE/traces/boot.access.log): every read, think time x 0.1
+#   cloudphysics  ../shared/traces/cloudPhysicsIO.csv: the first 1000 reads, think time
+#                 x 0.005 (its time unit is undocumented: ~765 units span these reads)
+#   p3 p6 oltp    the ARC traces (no timestamps): the first 1000 reads back to back
+#
+# Public traces are read in place (BENCH_TRACES, default /work/shared/traces). Their
+# offsets reach 4-32 GiB while the image is 2 GiB: offsets past the end of FILE are
+# wrapped modulo its size (--wrap), which keeps each read's length and alignment and the
+# trace's pattern within the image (two far-apart regions may land on each other).
+#
+# Every replay is bounded twice: by its number of reads, and by --max-seconds (default
+# 8): no read starts after that, and the line says truncated=1 (replay_s is then a
+# lower bound; mean_ms and p99_ms still describe the reads done).
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+	echo "usage: $0 [--max-seconds S] boot|cloudphysics|p3|p6|oltp FILE" >&2
+	exit 2
+}
+
+MAX_S=8
+while [ $# -gt 0 ]; do
+	case $1 in
+	--max-seconds) [ $# -ge 2 ] || usage; MAX_S=$2; shift 2 ;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
+[ $# -eq 2 ] || usage
+name=$1
+file=$2
+TRACES=${BENCH_TRACES:-/work/shared/traces}
+
+case $name in
+boot)
+	trace=${BENCH_BOOT_TRACE:-$BENCH_CACHE/traces/boot.access.log}
+	args=(--format access-log --scale 0.1)
+	;;
+cloudphysics)
+	trace=$TRACES/cloudPhysicsIO.csv
+	args=(--format cloudphysics --reads-only --max-ops 1000 --scale 0.005 --wrap)
+	;;
+p3 | p6 | oltp)
+	trace=$TRACES/$(tr a-z A-Z <<<"$name").lis.zst
+	args=(--format arc --max-ops 1000 --wrap)
+	;;
+*) usage ;;
+esac
+[ -r "$trace" ] || die "no trace $trace${name:+ (for $name)}"
+bin=$(tool aheadfs-replay)
+[ -n "$bin" ] || die "aheadfs-replay is not built"
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# The replay stops itself at MAX_S; the timeout is for a read that never returns.
+rc=0
+timeout --kill-after=5 "$((${MAX_S%.*} + 60))" "$bin" "${args[@]}" --max-seconds "$MAX_S" \
+	"$trace" "$file" >"$out" || rc=$?
+python3 - "$out" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("replay_s=%.3f mean_ms=%.3f p99_ms=%.3f ops=%d ops_planned=%d truncated=%d "
+      "replay_mib=%.1f errors=%d" % (
+          d["elapsed_s"], d["mean_ms"], d["p99_ms"], d["ops"], d["ops_planned"],
+          1 if d["truncated"] else 0, d["bytes"] / 2**20, d["errors"]))
+EOF
+exit "$rc"
