@@ -11,7 +11,11 @@
 #
 #   boot          aheadfs's own access log of a VM boot's first mount (recorded by
 #                 run.sh from aheadfs-learned's training boot; BENCH_BOOT_TRACE or
-#                 $BENCH_CACHE/traces/boot.access.log): every read, think time x 0.1
+#                 $BENCH_CACHE/traces/boot.access.log): every read, the think times
+#                 scaled to add up to BOOT_THINK_S (default 4) seconds.  A TCG boot
+#                 takes 25 s on a quiet machine and 100+ s on a loaded one; scaling
+#                 to a fixed total keeps the replay the same whatever load the
+#                 recording was made at.
 #   cloudphysics  ../shared/traces/cloudPhysicsIO.csv: the first 1000 reads, think time
 #                 x 0.005 (its time unit is undocumented: ~765 units span these reads)
 #   p3 p6 oltp    the ARC traces (no timestamps): the first 1000 reads back to back
@@ -49,7 +53,13 @@ TRACES=${BENCH_TRACES:-/work/shared/traces}
 case $name in
 boot)
 	trace=${BENCH_BOOT_TRACE:-$BENCH_CACHE/traces/boot.access.log}
-	args=(--format access-log --scale 0.1)
+	[ -r "$trace" ] || die "no boot trace $trace"
+	# The records' time span (column 1, seconds since the mount).
+	scale=$(awk -F, -v think="${BOOT_THINK_S:-4}" '$1 ~ /^[0-9.]+$/ {
+			if (!n++) first = $1
+			last = $1
+		} END { printf "%.6f\n", (last > first) ? think / (last - first) : 0 }' "$trace")
+	args=(--format access-log --scale "$scale")
 	;;
 cloudphysics)
 	trace=$TRACES/cloudPhysicsIO.csv
@@ -71,6 +81,7 @@ trap 'rm -f "$out"' EXIT
 rc=0
 timeout --kill-after=5 "$((${MAX_S%.*} + 60))" "$bin" "${args[@]}" --max-seconds "$MAX_S" \
 	"$trace" "$file" >"$out" || rc=$?
+[ -s "$out" ] || die "aheadfs-replay printed nothing (exit status $rc)"
 python3 - "$out" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -63,7 +63,7 @@ WORKLOADS = {
                      "in IOPS (fraction of the local file's: lower is slower)"},
 }
 REPLAY_TITLES = {
-    "replay-boot": "aheadfs's trace of a VM boot (first mount, think time x 0.1)",
+    "replay-boot": "aheadfs's trace of a VM boot (first mount, think time scaled to 4 s)",
     "replay-cloudphysics": "cloudPhysicsIO, first 1000 reads (think time x 0.005, offsets wrapped)",
     "replay-p3": "ARC P3, first 1000 reads back to back (offsets wrapped)",
     "replay-p6": "ARC P6, first 1000 reads back to back (offsets wrapped)",
