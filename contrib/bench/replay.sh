@@ -9,9 +9,10 @@
 #
 #   replay_s=ELAPSED mean_ms=M p99_ms=P ops=N ops_planned=N truncated=0|1 replay_mib=MIB
 #
-#   boot          aheadfs's own access log of a VM boot's first mount (recorded by
-#                 run.sh from aheadfs-learned's training boot; BENCH_BOOT_TRACE or
-#                 $BENCH_CACHE/traces/boot.access.log): every read, the think times
+#   boot          aheadfs's own access log of a VM boot's first mount: BENCH_BOOT_TRACE,
+#                 else the one run.sh recorded from aheadfs-learned's training boot
+#                 ($BENCH_CACHE/traces/boot.access.log), else the committed fixture
+#                 traces/debian-boot-1.csv (a first mount at 20/200): every read, the think times
 #                 scaled to add up to BOOT_THINK_S (default 4) seconds.  A TCG boot
 #                 takes 25 s on a quiet machine and 100+ s on a loaded one; scaling
 #                 to a fixed total keeps the replay the same whatever load the
@@ -53,13 +54,17 @@ TRACES=${BENCH_TRACES:-/work/shared/traces}
 case $name in
 boot)
 	trace=${BENCH_BOOT_TRACE:-$BENCH_CACHE/traces/boot.access.log}
+	if [ -z "${BENCH_BOOT_TRACE:-}" ] && [ ! -r "$trace" ]; then
+		trace=$BENCH_DIR/traces/debian-boot-1.csv
+	fi
 	[ -r "$trace" ] || die "no boot trace $trace"
 	# The records' time span (column 1, seconds since the mount).
 	scale=$(awk -F, -v think="${BOOT_THINK_S:-4}" '$1 ~ /^[0-9.]+$/ {
 			if (!n++) first = $1
 			last = $1
 		} END { printf "%.6f\n", (last > first) ? think / (last - first) : 0 }' "$trace")
-	args=(--format access-log --scale "$scale")
+	# auto: the access log (with its header) or the fixture's plain CSV.
+	args=(--format auto --scale "$scale")
 	;;
 cloudphysics)
 	trace=$TRACES/cloudPhysicsIO.csv
