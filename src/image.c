@@ -6,24 +6,10 @@
  * it takes img->lock, joins the fetches already in flight for its blocks, starts one
  * range request per run of absent blocks, drops the lock, and waits.
  *
- * Readahead. A reader that streams (each read starts where the previous one ended) gets
- * the blocks after it requested before it asks, like the kernel's readahead one level
- * down, because every miss costs a round trip and one request at a time cannot fill a
- * link:
- *
- *        reader           requested ahead (prefetch priority, several requests)
- *   ...[########]|[========|========|========]
- *                ^ra_expect                   ^ra_done
- *                <------------ window -------->
- *
- * The window starts at RA_START_BYTES on the second read in a row; a read elsewhere drops
- * it. It is refilled when the reader has consumed half of it, in requests of up to
- * RA_REQUEST_BYTES, so a stream costs few large requests instead of one per read, and it
- * doubles (up to RA_MAX_BYTES) only at a refill, as the kernel's grows only when the
- * reader reaches its marker: what is requested and never read stays within about one
- * window of what the stream did read. (Doubling on every read reached 16 MiB after five
- * reads of a small file: a first VM boot fetched 1,832 readahead blocks and used 365.)
- * Misses on the way still go out as demand, which the origin starts before any prefetch.
+ * Readahead: a reader that streams gets the blocks after it requested before it asks,
+ * in requests of up to RA_REQUEST_BYTES at prefetch priority; readahead.c holds the
+ * policy (shared with `aheadfsctl replay`). Misses on the way still go out as demand,
+ * which the origin starts before any prefetch.
  */
 #include "aheadfs/image.h"
 
@@ -36,10 +22,9 @@
 #include "aheadfs/link.h"
 #include "aheadfs/log.h"
 #include "aheadfs/range.h"
+#include "aheadfs/readahead.h"
 #include "aheadfs/s3.h"
 
-#define RA_START_BYTES (UINT64_C(512) << 10)
-#define RA_MAX_BYTES (UINT64_C(16) << 20)
 #define RA_REQUEST_BYTES (UINT64_C(2) << 20)
 
 /*
@@ -81,10 +66,7 @@ struct image {
 	GCond cond;
 	GHashTable *inflight;
 	bool changed; /* the remote changed under the mount: no more fetches */
-	uint64_t ra_expect; /* block a streaming reader reads next */
-	uint64_t ra_window; /* blocks kept requested ahead of it; 0: not streaming; read
-			     * without the lock by the hit path (atomic) */
-	uint64_t ra_done;   /* readahead has requested everything before this block */
+	struct readahead ra; /* its window is read without the lock by the hit path */
 	uint64_t fill_cursor; /* background fill has looked at every block before this */
 
 	/* Blocks fetched ahead by each source and not read yet (atomic bitmaps). */
@@ -120,6 +102,7 @@ struct image *image_new(const struct image_config *cfg)
 	img->origin = cfg->origin;
 	img->shift = store_block_shift(cfg->store);
 	img->readahead = cfg->readahead;
+	readahead_init(&img->ra, store_block_count(cfg->store), img->shift);
 	img->link = cfg->link;
 	img->on_access = cfg->on_access;
 	img->on_access_opaque = cfg->on_access_opaque;
@@ -388,48 +371,16 @@ static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to,
 	}
 }
 
-/* Follow a streaming reader; see the design note at the top. Locked. */
+/* Follow a streaming reader (readahead.c). Locked. */
 static void image_readahead_locked(struct image *img, struct block_span span, GPtrArray *starts)
 {
-	uint64_t end = span.first + span.count;
-	uint64_t nblocks = store_block_count(img->store);
-	uint64_t start = MAX(RA_START_BYTES >> img->shift, UINT64_C(1));
-	uint64_t max = MAX(RA_MAX_BYTES >> img->shift, UINT64_C(1));
-	uint64_t window;
-	/*
-	 * A new stream: this read starts where the last one ended. A running stream also
-	 * takes reads a little behind its head or inside what it already requested: the
-	 * kernel's own readahead sends a stream's reads on several FUSE threads at once, and
-	 * they arrive out of order.
-	 */
-	uint64_t behind = MAX(img->ra_window, start);
-	bool streaming = img->ra_window == 0
-				 ? span.first <= img->ra_expect && img->ra_expect <= end && span.first > 0
-				 : span.first + behind >= img->ra_expect && span.first <= img->ra_done;
+	uint64_t from, n;
 
 	if (img->changed || !img->readahead)
 		return;
-	if (!streaming) {
-		__atomic_store_n(&img->ra_window, 0, __ATOMIC_RELAXED);
-		img->ra_done = end;
-		img->ra_expect = end;
-		return;
-	}
-	img->ra_expect = MAX(img->ra_expect, end);
-	end = img->ra_expect;
-	if (img->ra_done < end)
-		img->ra_done = end;
-	window = img->ra_window;
-	if (window == 0)
-		window = start; /* a new stream */
-	else if (img->ra_done >= MIN(end + window / 2, nblocks))
-		return; /* half the window still ahead: requests stay large */
-	else
-		window = MIN(window * 2, max); /* it used half of it: a real stream, grow */
-	__atomic_store_n(&img->ra_window, window, __ATOMIC_RELAXED);
-	image_prefetch_locked(img, img->ra_done, MIN(end + window, nblocks),
-			      IMAGE_SOURCE_READAHEAD, starts);
-	img->ra_done = MIN(end + window, nblocks);
+	n = readahead_follow(&img->ra, span.first, span.first + span.count, &from);
+	if (n > 0)
+		image_prefetch_locked(img, from, from + n, IMAGE_SOURCE_READAHEAD, starts);
 }
 
 /*
@@ -516,7 +467,7 @@ static void image_hit_readahead(struct image *img, struct block_span span)
 {
 	g_autoptr(GPtrArray) starts = NULL;
 
-	if (__atomic_load_n(&img->ra_window, __ATOMIC_RELAXED) == 0)
+	if (!readahead_streaming(&img->ra))
 		return;
 	starts = g_ptr_array_new();
 	g_mutex_lock(&img->lock);

@@ -1,0 +1,40 @@
+/*
+ * readahead: follow a reader that streams, and say what to request ahead of it.
+ *
+ * Pure: no I/O, no locks. The read path (image.c) calls it under its image lock and
+ * `aheadfsctl replay` calls it in its simulated reader, so the replay measures the
+ * readahead the mount does. See readahead.c for the design.
+ */
+#ifndef AHEADFS_READAHEAD_H
+#define AHEADFS_READAHEAD_H
+
+#include <stdint.h>
+
+struct readahead {
+	uint64_t start;	  /* window of a new stream, blocks */
+	uint64_t max;	  /* the window's cap, blocks */
+	uint64_t nblocks; /* the image's end */
+	uint64_t expect;  /* block a streaming reader reads next */
+	/* blocks kept requested ahead of it; 0: not streaming. Written with an atomic
+	 * store, so that a hit path may test it without the caller's lock. */
+	uint64_t window;
+	uint64_t done; /* everything before this block has been requested */
+};
+
+/* A reader that has not read yet, for an image of @nblocks blocks of 1 << @shift bytes. */
+void readahead_init(struct readahead *ra, uint64_t nblocks, unsigned shift);
+
+/*
+ * A read of blocks [@first, @end) came in. Returns how many blocks to request now,
+ * starting at *@from (0: none). The caller requests those that are neither cached nor
+ * in flight.
+ */
+uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, uint64_t *from);
+
+/* Whether a reader streams now (the window is open); safe without the caller's lock. */
+static inline int readahead_streaming(const struct readahead *ra)
+{
+	return __atomic_load_n(&ra->window, __ATOMIC_RELAXED) != 0;
+}
+
+#endif /* AHEADFS_READAHEAD_H */

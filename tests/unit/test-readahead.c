@@ -1,0 +1,102 @@
+/* Unit tests: the read path's readahead policy (readahead.c). 64 KiB blocks throughout. */
+#include <glib.h>
+
+#include "aheadfs/readahead.h"
+
+#define SHIFT 16
+#define NBLOCKS 100000
+
+/* Reads [first, first + n); returns the blocks requested, their start in *from. */
+static uint64_t rd(struct readahead *ra, uint64_t first, uint64_t n, uint64_t *from)
+{
+	*from = UINT64_MAX;
+	return readahead_follow(ra, first, first + n, from);
+}
+
+static void test_stream_starts_on_second_read(void)
+{
+	struct readahead ra;
+	uint64_t from, n;
+
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	g_assert_cmpuint(rd(&ra, 100, 2, &from), ==, 0); /* one read is not a stream */
+	g_assert_false(readahead_streaming(&ra));
+	n = rd(&ra, 102, 2, &from); /* the second, where the first ended: 512 KiB ahead */
+	g_assert_true(readahead_streaming(&ra));
+	g_assert_cmpuint(from, ==, 104);
+	g_assert_cmpuint(n, ==, 8);
+	/* a read elsewhere ends it */
+	g_assert_cmpuint(rd(&ra, 5000, 2, &from), ==, 0);
+	g_assert_false(readahead_streaming(&ra));
+	/* block 0 never continues a stream (nothing ended there) */
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	g_assert_cmpuint(rd(&ra, 0, 2, &from), ==, 0);
+}
+
+static void test_window_grows_at_refills_only(void)
+{
+	struct readahead ra;
+	uint64_t from, n, requested_to = 0, read_to = 0, window_was = 0;
+
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	rd(&ra, 0 + 10, 1, &from);
+	/* A long stream of 1-block reads: the window doubles at each refill up to 16 MiB,
+	 * requests are contiguous, and never run more than a window past the reader. */
+	for (uint64_t b = 11; b < 11 + 2000; b++) {
+		n = rd(&ra, b, 1, &from);
+		read_to = b + 1;
+		if (n == 0)
+			continue;
+		g_assert_cmpuint(from, ==, requested_to ? requested_to : 12);
+		requested_to = from + n;
+		g_assert_cmpuint(ra.window, >=, window_was);
+		g_assert_cmpuint(ra.window, <=, MAX(2 * window_was, 8));
+		window_was = ra.window;
+		g_assert_cmpuint(requested_to - read_to, <=, ra.window);
+	}
+	g_assert_cmpuint(ra.window, ==, 256); /* 16 MiB of 64 KiB blocks */
+	/* five reads of a small file open only the first window (the old rule: 16 MiB) */
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	for (uint64_t b = 500; b < 505; b++)
+		rd(&ra, b, 1, &from);
+	g_assert_cmpuint(ra.window, <=, 16);
+}
+
+static void test_out_of_order_within_window(void)
+{
+	struct readahead ra;
+	uint64_t from;
+
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	rd(&ra, 100, 1, &from);
+	rd(&ra, 101, 1, &from);
+	g_assert_true(readahead_streaming(&ra));
+	/* the kernel's readahead sends reads on several threads: 104 before 102 */
+	rd(&ra, 104, 1, &from);
+	g_assert_true(readahead_streaming(&ra));
+	rd(&ra, 102, 1, &from);
+	g_assert_true(readahead_streaming(&ra));
+}
+
+static void test_image_end(void)
+{
+	struct readahead ra;
+	uint64_t from, n;
+
+	readahead_init(&ra, 20, SHIFT);
+	rd(&ra, 10, 2, &from);
+	n = rd(&ra, 12, 2, &from);
+	g_assert_cmpuint(from, ==, 14);
+	g_assert_cmpuint(n, ==, 6); /* clipped to the image */
+	g_assert_cmpuint(rd(&ra, 14, 6, &from), ==, 0);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/readahead/stream-starts-on-second-read", test_stream_starts_on_second_read);
+	g_test_add_func("/readahead/window-grows-at-refills-only", test_window_grows_at_refills_only);
+	g_test_add_func("/readahead/out-of-order-within-window", test_out_of_order_within_window);
+	g_test_add_func("/readahead/image-end", test_image_end);
+	return g_test_run();
+}
