@@ -100,7 +100,7 @@ static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 	return true;
 }
 
-static void fs_init(void *userdata, struct fuse_conn_info *conn)
+static void fs_init(void *userdata G_GNUC_UNUSED, struct fuse_conn_info *conn)
 {
 	/* Cached reads go from the cache file to the kernel by splice, without a copy. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -146,7 +146,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
-static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi G_GNUC_UNUSED)
 {
 	struct stat st;
 
@@ -182,7 +182,7 @@ static void fs_reply_dir(fuse_req_t req, const struct dirent_spec *ents, size_t 
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+		       struct fuse_file_info *fi G_GNUC_UNUSED)
 {
 	struct fs *fs = fs_of(req);
 	g_autoptr(GArray) ents = g_array_new(FALSE, FALSE, sizeof(struct dirent_spec));
@@ -326,7 +326,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino G_GNUC_UNUSED)
 {
 	struct fs *fs = fs_of(req);
 	struct statvfs sv = {0};

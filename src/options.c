@@ -94,7 +94,7 @@ static const struct fuse_opt option_specs[] = {
 	FUSE_OPT_END,
 };
 
-static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs G_GNUC_UNUSED)
 {
 	struct raw_options *raw = data;
 
