@@ -51,6 +51,7 @@ struct ctl_replay_args {
 	gboolean split;
 	gboolean reads_only;
 	gboolean no_background;
+	gboolean no_readahead;
 	gboolean observe_at_issue;
 };
 
@@ -175,6 +176,7 @@ static gboolean ctl_replay_params(const struct ctl_replay_args *a, struct replay
 		p->horizon_us = (uint64_t)llround(v * 1e3);
 	}
 	p->background = !a->no_background;
+	p->readahead = !a->no_readahead;
 	p->observe_at_issue = a->observe_at_issue;
 	return TRUE;
 }
@@ -246,6 +248,8 @@ static int ctl_replay(int argc, char **argv)
 	     "replay at most N records of each trace", "N"},
 	    {"format", 0, 0, G_OPTION_ARG_STRING, &a.format,
 	     "auto, csv, access-log, cloudphysics or arc", "FMT"},
+	    {"no-readahead", 0, 0, G_OPTION_ARG_NONE, &a.no_readahead,
+	     "no readahead of streaming reads (the mount always has it)", NULL},
 	    {"no-background", 0, 0, G_OPTION_ARG_NONE, &a.no_background, "no background fill tier",
 	     NULL},
 	    {"observe-at-issue", 0, 0, G_OPTION_ARG_NONE, &a.observe_at_issue,

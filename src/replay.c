@@ -43,7 +43,9 @@
  * or, for a trace without timestamps, max(issue[i-1] + gap_us, end of read i-1). A read
  * that finds a block in flight waits for it to arrive, and one that finds a prefetch
  * merely queued waits for it too (image.c attaches to the fetch), but the fetch moves to
- * the demand queue, as origin_promote() moves it in the mount.
+ * the demand queue, as origin_promote() moves it in the mount. The read path's readahead
+ * (readahead.c) follows a streaming reader as in image.c, whatever the model; its
+ * requests count as prefetches (tiers.readahead), as in the mount's stats.
  * stall is the time each read waited for blocks; local reads cost nothing, so a run of
  * hits takes no simulated time. Write records are skipped and counted: a write would
  * only make blocks local, which says nothing about prediction, and the mount serves
@@ -72,14 +74,15 @@
  *
  *   bits  meaning
  *   0-1   BLK_ABSENT, BLK_INFLIGHT (queued or running), BLK_CACHED
- *   2-3   who requested it: 0 demand, 1 + enum prefetch_tier
- *   4     demanded this session
+ *   2-4   who requested it: 0 demand, 1 + enum prefetch_tier, SOURCE_READAHEAD
+ *   5     demanded this session
  */
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
 #include "aheadfs/link.h"
+#include "aheadfs/readahead.h"
 #include "aheadfs/replay.h"
 
 #define BLK_STATE 0x03u
@@ -87,8 +90,9 @@
 #define BLK_INFLIGHT 0x01u
 #define BLK_CACHED 0x02u
 #define BLK_SOURCE_SHIFT 2
-#define BLK_SOURCE 0x0cu
-#define BLK_DEMANDED 0x10u
+#define BLK_SOURCE 0x1cu
+#define BLK_DEMANDED 0x20u
+#define SOURCE_READAHEAD (1 + REPLAY_SOURCE_READAHEAD)
 
 #define SOURCE_DEMAND 0u /* else 1 + enum prefetch_tier */
 
@@ -140,7 +144,8 @@ struct replay_sim {
 	uint64_t last_miss_us;
 	uint64_t next_plan_ns;
 	/* for the running accuracy, per tier (background never counted) */
-	uint64_t arrived_prefetch[PREFETCH_N_TIERS], arrived_used[PREFETCH_N_TIERS];
+	uint64_t arrived_prefetch[REPLAY_N_SOURCES], arrived_used[REPLAY_N_SOURCES];
+	struct readahead ra;
 	uint64_t fill_cursor, cached_blocks;
 	uint64_t bg_window_start_us, bg_window_bytes;
 	struct model_prediction *preds;
@@ -164,6 +169,7 @@ void replay_params_init(struct replay_params *p)
 	p->block_size = REPLAY_DEFAULT_BLOCK_SIZE;
 	prefetch_params_init(&p->prefetch, p->block_size);
 	p->background = true;
+	p->readahead = true;
 	p->connections = REPLAY_DEFAULT_CONNECTIONS;
 	p->max_request_bytes = REPLAY_DEFAULT_MAX_REQUEST;
 	p->scale = 1.0;
@@ -437,12 +443,14 @@ static uint64_t sim_fill(struct replay_sim *s, uint64_t quota)
 	return s->prefetch_inflight_bytes - before;
 }
 
-/* The running accuracy of tiers @first..@last (learner.c image_accuracy); -1: too early. */
-static double sim_accuracy(const struct replay_sim *s, int first, int last)
+/* The running accuracy of the sources in @mask (learner.c image_accuracy); -1: too early. */
+static double sim_accuracy(const struct replay_sim *s, unsigned mask)
 {
 	uint64_t ahead = 0, used = 0;
 
-	for (int t = first; t <= last; t++) {
+	for (int t = 0; t < REPLAY_N_SOURCES; t++) {
+		if (!(mask & (1u << t)))
+			continue;
 		ahead += s->arrived_prefetch[t];
 		used += s->arrived_used[t];
 	}
@@ -461,9 +469,9 @@ static void sim_plan(struct replay_sim *s)
 	st.urgent_inflight_bytes = s->prefetch_inflight_bytes - s->bg_inflight_bytes;
 	st.demand_waiting = s->demand_outstanding;
 	st.last_demand_us = s->last_miss_us;
-	st.accuracy = sim_accuracy(s, PREFETCH_TIER_CRITICAL, PREFETCH_TIER_PREDICTIVE);
-	st.predictive_accuracy =
-	    sim_accuracy(s, PREFETCH_TIER_PREDICTIVE, PREFETCH_TIER_PREDICTIVE);
+	st.accuracy = sim_accuracy(s, 1u << PREFETCH_TIER_CRITICAL | 1u << PREFETCH_TIER_PREDICTIVE |
+					  1u << REPLAY_SOURCE_READAHEAD);
+	st.predictive_accuracy = sim_accuracy(s, 1u << PREFETCH_TIER_PREDICTIVE);
 	st.host_pressure = 0;
 	st.learned_end_us = model_learned_end_us(s->model);
 
@@ -507,6 +515,28 @@ static void sim_tell(struct replay_sim *s)
 	s->obs_ns += replay_clock_ns() - t0;
 	s->res->observes++;
 	sim_plan(s);
+}
+
+/* image_readahead_locked(): the absent blocks readahead wants, in requests of <= 2 MiB. */
+static void sim_readahead(struct replay_sim *s, uint64_t first, uint64_t end)
+{
+	uint64_t from, n = readahead_follow(&s->ra, first, end, &from);
+	uint64_t chunk = MAX((UINT64_C(2) << 20) / s->p->block_size, UINT64_C(1));
+
+	for (uint64_t b = from; b < from + n;) {
+		uint64_t e;
+
+		if (b >= s->nblocks || blk_state(s, b) != BLK_ABSENT) {
+			b++;
+			continue;
+		}
+		for (e = b + 1; e < from + n && e < s->nblocks && e - b < chunk &&
+				blk_state(s, e) == BLK_ABSENT;
+		     e++)
+			;
+		sim_submit(s, b, e - b, SOURCE_READAHEAD);
+		b = e;
+	}
 }
 
 /*
@@ -561,7 +591,8 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 		if (state == BLK_CACHED)
 			s->arrived_used[source - 1]++;
 		res->prefetched_used_blocks++;
-		res->experts[s->blk_expert[b]].used_blocks++;
+		if (source != SOURCE_READAHEAD)
+			res->experts[s->blk_expert[b]].used_blocks++;
 		if (state == BLK_CACHED)
 			res->prefetched_hit_blocks++;
 		else
@@ -570,6 +601,10 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 	/* A prefetch still queued for a block this read needs goes out as demand now. */
 	if (inflight)
 		sim_promote(s, first, end);
+	/* The read path follows a streaming reader on its slow path, and on hits while
+	 * the stream lasts (image.c). */
+	if (s->p->readahead && (absent || inflight || readahead_streaming(&s->ra)))
+		sim_readahead(s, first, end);
 	/* One demand request per run of absent blocks (image_plan_locked). */
 	for (uint64_t b = first; b < end;) {
 		uint64_t e;
@@ -657,6 +692,7 @@ static void sim_session(struct replay_sim *s, const struct tracefile *trace)
 	s->fill_cursor = 0;
 	s->last_miss_us = 0;
 	memset(s->arrived_prefetch, 0, sizeof(s->arrived_prefetch));
+	readahead_init(&s->ra, s->nblocks, (unsigned)__builtin_ctz(s->p->block_size));
 	memset(s->arrived_used, 0, sizeof(s->arrived_used));
 	s->bg_window_start_us = 0;
 	s->bg_window_bytes = 0;
@@ -931,12 +967,14 @@ char *replay_result_to_json(const struct replay_result *r, const struct replay_p
 	g_string_append(out, ", ");
 	json_u64(out, "skipped_reads", r->skipped_reads);
 	g_string_append(out, ", \"tiers\": {");
-	for (int t = 0; t < PREFETCH_N_TIERS; t++)
+	for (int t = 0; t < REPLAY_N_SOURCES; t++)
 		g_string_append_printf(
 		    out,
 		    "%s\"%s\": {\"blocks\": %" G_GUINT64_FORMAT ", \"bytes\": %" G_GUINT64_FORMAT
 		    ", \"used_blocks\": %" G_GUINT64_FORMAT "}",
-		    t ? ", " : "", prefetch_tier_to_string((enum prefetch_tier)t),
+		    t ? ", " : "",
+		    t == REPLAY_SOURCE_READAHEAD ? "readahead"
+						 : prefetch_tier_to_string((enum prefetch_tier)t),
 		    r->tiers[t].blocks, r->tiers[t].bytes, r->tiers[t].used_blocks);
 	g_string_append(out, "}, \"experts\": {");
 	for (int x = 0, first = 1; x < MODEL_EXPERT_COUNT; x++) {
@@ -980,8 +1018,9 @@ char *replay_result_to_json(const struct replay_result *r, const struct replay_p
 	json_number(out, "horizon_s", (double)p->horizon_us / 1e6, 3);
 	g_string_append(out, ", ");
 	json_number(out, "tick_ms", (double)p->tick_us / 1e3, 3);
-	g_string_append_printf(out, ", \"background\": %s, \"observe_at_issue\": %s}}",
-			       p->background ? "true" : "false",
+	g_string_append_printf(out,
+			       ", \"background\": %s, \"readahead\": %s, \"observe_at_issue\": %s}}",
+			       p->background ? "true" : "false", p->readahead ? "true" : "false",
 			       p->observe_at_issue ? "true" : "false");
 	return g_string_free(out, FALSE);
 }

@@ -40,12 +40,17 @@ enum replay_error_code {
 #define REPLAY_DEFAULT_MAX_PREDICTIONS 1024u
 #define REPLAY_IMAGE_BLOCKS_MAX ((uint64_t)1 << 28) /* one byte of state per block */
 
+/* Who requested blocks ahead of the reader: a prefetch tier, or readahead. */
+#define REPLAY_SOURCE_READAHEAD PREFETCH_N_TIERS
+#define REPLAY_N_SOURCES (PREFETCH_N_TIERS + 1)
+
 /* replay_params_init() sets every default; change fields after it. */
 struct replay_params {
 	const char *model;		  /* model name (model.h); default "hybrid" */
 	struct model_params model_params; /* image_blocks is set by replay_run() */
 	struct prefetch_params prefetch;  /* block_size is set by replay_run() */
 	bool background;		  /* background fill tier at all (default true) */
+	bool readahead;			  /* the read path's readahead (default true) */
 	uint32_t block_size;		  /* power of two, 4 KiB..64 MiB; default 64 KiB */
 	uint64_t image_size;		  /* bytes; 0: the furthest access of all the traces */
 	uint64_t rtt_us;		  /* request to first byte, per request */
@@ -97,7 +102,8 @@ struct replay_result {
 	double stall_s;	     /* time reads waited for blocks */
 	double stall_late_s; /* ... of it, in reads that only waited for prefetches */
 	double elapsed_s;    /* simulated, session start to the last read's end */
-	struct replay_tier_stats tiers[PREFETCH_N_TIERS];
+	/* The three tiers, then the read path's readahead (REPLAY_SOURCE_READAHEAD). */
+	struct replay_tier_stats tiers[REPLAY_N_SOURCES];
 	/* Critical and predictive blocks by the expert whose prediction won each (bytes
 	 * unused here): where a mix's waste comes from. */
 	struct replay_tier_stats experts[MODEL_EXPERT_COUNT];

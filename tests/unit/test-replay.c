@@ -68,9 +68,11 @@ static void test_params(struct replay_params *p, const char *model, double rtt_m
 	p->model = model;
 	p->rtt_us = (uint64_t)(rtt_ms * 1000);
 	p->bandwidth = (uint64_t)(mbit * 1e6 / 8);
-	/* The background tier fills the image whatever is read; it is measured apart and
-	 * would only blur what these tests look at. */
+	/* The background tier fills the image whatever is read, and the read path's
+	 * readahead follows any stream whatever the model: both are measured apart
+	 * (test_replay_readahead) and would only blur what these tests look at. */
 	p->background = false;
+	p->readahead = false;
 }
 
 static void test_run(const struct replay_params *p, const struct tracefile *train,
@@ -95,8 +97,11 @@ static void test_run(const struct replay_params *p, const struct tracefile *trai
 			blocks += r->experts[x].blocks;
 			used += r->experts[x].used_blocks;
 		}
-		g_assert_cmpuint(blocks, ==, r->prefetched_blocks);
-		g_assert_cmpuint(used, ==, r->prefetched_used_blocks);
+		g_assert_cmpuint(blocks, ==,
+				 r->prefetched_blocks - r->tiers[REPLAY_SOURCE_READAHEAD].blocks);
+		g_assert_cmpuint(used, ==,
+				 r->prefetched_used_blocks -
+				     r->tiers[REPLAY_SOURCE_READAHEAD].used_blocks);
 	}
 }
 
@@ -150,6 +155,32 @@ static void test_replay_none_baseline(void)
 	g_assert_cmpuint(r.demand_misses, ==, r.distinct_blocks);
 	g_assert_cmpfloat_with_epsilon(r.stall_s, r.demand_misses * (0.020 + BS / 25e6),
 				       r.demand_misses * US);
+}
+
+/* The read path's readahead: a stream of 1-block reads is fetched ahead of the reader
+ * in growing windows, whatever the model; a scattered trace gets none. */
+static void test_replay_readahead(void)
+{
+	g_autoptr(tracefile) stream = test_trace_new(TRUE);
+	g_autoptr(tracefile) scattered = test_trace_new(TRUE);
+	struct replay_params p;
+	struct replay_result r;
+
+	for (int i = 0; i < 512; i++) {
+		test_trace_add(stream, i * 0.001, (uint64_t)(1000 + i) * BS, BS, 'R');
+		test_trace_add(scattered, i * 0.001, (uint64_t)(1000 + 7 * i) * BS, BS, 'R');
+	}
+	test_params(&p, "none", 20, 200);
+	p.readahead = true;
+	test_run(&p, NULL, stream, &r);
+	g_assert_cmpuint(r.tiers[REPLAY_SOURCE_READAHEAD].blocks, >=, 500);
+	g_assert_cmpuint(r.tiers[REPLAY_SOURCE_READAHEAD].used_blocks, >=, 500);
+	g_assert_cmpuint(r.demand_misses, <=, 8);
+	/* what it requested and nobody read is at most the last window (16 MiB) */
+	g_assert_cmpuint(r.wasted_bytes, <=, 16u << 20);
+	test_run(&p, NULL, scattered, &r);
+	g_assert_cmpuint(r.tiers[REPLAY_SOURCE_READAHEAD].blocks, ==, 0);
+	g_assert_cmpuint(r.demand_misses, ==, 512);
 }
 
 /* Learned boot: trained on a sequence, measured on the same sequence. */
@@ -362,6 +393,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/replay/demand-first", test_replay_demand_first);
 	g_test_add_func("/replay/think-time", test_replay_think_time);
 	g_test_add_func("/replay/background-apart", test_replay_background_apart);
+	g_test_add_func("/replay/readahead", test_replay_readahead);
 	g_test_add_func("/replay/errors", test_replay_errors);
 	return g_test_run();
 }
