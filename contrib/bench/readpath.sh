@@ -8,17 +8,22 @@
 #  4. RSS of aheadfs for a 100 GiB sparse image after 1,000 random reads.
 #
 #   contrib/bench/readpath.sh [--size-gib N] [--fio-seconds S] [--builddir DIR]
+#                             [--cold-only [--runs N]]
+# --cold-only measures only 1., N times in a row (fresh cache each time), one line a run.
 # Prints a markdown table. Needs root (drop_caches), nginx, fio, curl, gcc.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-size_gib=2 fio_s=30 builddir="$top/build"
+size_gib=2 fio_s=30 builddir="$top/build" cold_only=0 runs=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size-gib) size_gib=$2; shift 2 ;;
 	--fio-seconds) fio_s=$2; shift 2 ;;
 	--builddir) builddir=$2; shift 2 ;;
-	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR]" >&2; exit 2 ;;
+	--cold-only) cold_only=1; shift ;;
+	--runs) runs=$2; shift 2 ;;
+	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR] [--cold-only [--runs N]]" >&2
+	   exit 2 ;;
 	esac
 done
 aheadfs="$builddir/aheadfs"
@@ -89,12 +94,25 @@ echo "# making a ${size_gib} GiB image" >&2
 head -c "$bytes" /dev/urandom >"$w/www/img.raw"
 cat "$w/www/img.raw" >/dev/null # the origin serves from the page cache, as in MEASURED.md
 
+cold_run() { # one cold sequential read and the curl it is compared with; sets t_curl t_cold reqs
+	rm -rf "$w/cache"
+	t_curl=$(timed curl -s -o /dev/null "$url/img.raw")
+	mount_fg "$url/img.raw"
+	t_cold=$(timed dd if="$w/mnt/img.raw" of=/dev/null bs=1M)
+	reqs=$(python3 -c "import json; print(json.load(open('$w/mnt/.aheadfs/stats'))['origin']['requests'])")
+	unmount_fg
+}
+
 echo "# 1. cold sequential" >&2
-t_curl=$(timed curl -s -o /dev/null "$url/img.raw")
-mount_fg "$url/img.raw"
-t_cold=$(timed dd if="$w/mnt/img.raw" of=/dev/null bs=1M)
-reqs=$(python3 -c "import json; print(json.load(open('$w/mnt/.aheadfs/stats'))['origin']['requests'])")
-unmount_fg
+if [ "$cold_only" = 1 ]; then
+	echo "## Cold sequential ${size_gib} GiB, 1 MiB reads ($(date -u +%H:%M), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+	for i in $(seq "$runs"); do
+		cold_run
+		echo "run $i: aheadfs $(mbps $bytes $t_cold) MB/s ($reqs requests), curl $(mbps $bytes $t_curl) MB/s, $(python3 -c "print(f'{$t_curl / $t_cold:.2f}x')"), load $(cut -d' ' -f1-3 /proc/loadavg)"
+	done
+	exit 0
+fi
+cold_run
 
 echo "# 2. warm sequential" >&2
 mount_fg "$url/img.raw"
