@@ -8,6 +8,12 @@
 #   learned     second mount: fresh cache_dir, state_dir kept across mounts in
 #               AHEADFS_LEARNED_STATE (run.sh trains it with one untimed run)
 #
+# AHEADFS_EXTRA_OPTS, when set, is appended to the -o option list of every
+# mode: e.g. `region=us-east-1,endpoint=http://127.0.0.1:PORT,path_style,
+# credentials_file=FILE` to mount an s3://BUCKET/KEY URL (see ../s3.sh).  It
+# goes on aheadfs's command line, so it must never hold a secret: name a
+# credentials file instead.
+#
 # Options the binary does not have yet are detected from `aheadfs --help`:
 # `check` then says "not yet: ..." (exit 2) or, where the run is still
 # meaningful, prints a note (exit 0) that the report shows next to the row.
@@ -62,6 +68,7 @@ sys_up() {
 		opts="$opts,state_dir=$LEARNED"
 		;;
 	esac
+	[ -z "${AHEADFS_EXTRA_OPTS:-}" ] || opts="$opts,$AHEADFS_EXTRA_OPTS"
 	fuse_up "$dir" aheadfs "$dir/mnt/$(image_name "$url")" \
 		"$AHEADFS" -f -o "$opts" "$url" "$dir/mnt"
 }
