@@ -91,7 +91,7 @@ def seq_table(runs):
     seqs = [r for r in runs if r.get("kind") == "seq"]
     sizes = sorted({int(r["size"]) for r in seqs if report.number(r.get("size"))})
     out = ["| object bytes read | origin | reference (MB/s) | aheadfs mount, dd bs=1M (MB/s) "
-           "| mount / reference | mount's origin requests | runs ok | load |",
+           "| mount / reference | mount's origin requests | runs ok (curl, mount) | load |",
            "|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         for origin, label, ref in ORIGINS:
@@ -102,12 +102,13 @@ def seq_table(runs):
                 continue
             c, m = med(numbered_ok(curl), "seconds"), med(numbered_ok(mnt), "seconds")
             reqs = med(numbered_ok(mnt), "requests")
-            out.append("| %s (%d MiB) | %s | %s: %s | %s | %s | %s | %d/%d | %s |" % (
+            out.append("| %s (%d MiB) | %s | %s: %s | %s | %s | %s | %s | %s |" % (
                 size, size // 1048576, label, ref,
                 "%.0f" % (size / c / 1e6) if c else why(curl),
                 "%.0f" % (size / m / 1e6) if m else why(mnt),
                 ratio(c, m), "-" if reqs is None else "%d" % reqs,
-                len(numbered_ok(rows)), len(rows), loads(rows)))
+                "%d/%d, %d/%d" % (len(numbered_ok(curl)), len(curl), len(numbered_ok(mnt)), len(mnt)),
+                loads(rows)))
     return out
 
 
@@ -124,6 +125,7 @@ def write_csv(outdir, runs):
                 row["app_vs_local"] = "%.3f" % (app / local_app) if app and local_app else ""
             else:
                 s, b = report.number(r.get("seconds")), report.number(r.get("size"))
+                row["size"] = "%d" % b if b else ""
                 row["mb_s"] = "%.1f" % (b / s / 1e6) if s and b else ""
             w.writerow(row)
 
