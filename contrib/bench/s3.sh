@@ -47,11 +47,12 @@ done
 # The test library gives the private work directory $T, start_nginx and the cleanup of
 # what it started; its watchdog TERMs this script after TEST_TIMEOUT seconds, which
 # bounds radosgw and nginx too (the EXIT trap stops them by PID).
-TEST_TIMEOUT=${S3_BENCH_MAX_S:-7200}
+TEST_TIMEOUT=${S3_BENCH_MAX_S:-7200} # read by functions.sh
+# shellcheck disable=SC2034 # read by functions.sh
 top_srcdir=$TOP top_builddir=$TOP
-# shellcheck source=../../tests/lib/functions.sh
+# shellcheck source=SCRIPTDIR/../../tests/lib/functions.sh
 . "$TOP/tests/lib/functions.sh"
-# shellcheck source=../../tests/lib/radosgw.sh
+# shellcheck source=SCRIPTDIR/../../tests/lib/radosgw.sh
 . "$TOP/tests/lib/radosgw.sh"
 # lib.sh last: its wait_for/free_port/requires are the ones used from here on.
 # shellcheck source=SCRIPTDIR/lib.sh
