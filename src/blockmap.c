@@ -92,13 +92,17 @@ bool blockmap_test_all(const struct blockmap *map, uint64_t first, uint64_t coun
 	return !blockmap_scan(map, first, count, some_clear);
 }
 
-uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from)
+/* The first block at or after @from whose bit is @set (inverted words when looking for
+ * clear ones), or nblocks. */
+static uint64_t blockmap_next(const struct blockmap *map, uint64_t from, bool set)
 {
 	uint64_t b = from;
 
 	while (b < map->nblocks) {
-		uint64_t w = ~__atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
+		uint64_t w = __atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
 
+		if (!set)
+			w = ~w;
 		w &= ~UINT64_C(0) << (b % 64);
 		if (w) {
 			b = (b / 64) * 64 + (uint64_t)__builtin_ctzll(w);
@@ -109,21 +113,14 @@ uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from)
 	return map->nblocks;
 }
 
+uint64_t blockmap_next_clear(const struct blockmap *map, uint64_t from)
+{
+	return blockmap_next(map, from, false);
+}
+
 uint64_t blockmap_next_set(const struct blockmap *map, uint64_t from)
 {
-	uint64_t b = from;
-
-	while (b < map->nblocks) {
-		uint64_t w = __atomic_load_n(&map->words[b / 64], __ATOMIC_ACQUIRE);
-
-		w &= ~UINT64_C(0) << (b % 64);
-		if (w) {
-			b = (b / 64) * 64 + (uint64_t)__builtin_ctzll(w);
-			return b < map->nblocks ? b : map->nblocks;
-		}
-		b = (b / 64 + 1) * 64;
-	}
-	return map->nblocks;
+	return blockmap_next(map, from, true);
 }
 
 uint64_t blockmap_count(const struct blockmap *map)
