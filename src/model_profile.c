@@ -374,18 +374,24 @@ static size_t profile_predict(struct model *m, uint64_t now_us, uint64_t horizon
 	return model_candidates_emit(&pr->cand, now_us, horizon_us, false, out, max);
 }
 
-/* The eta profile_predict() would give the last learned block. */
+/*
+ * The eta profile_predict() would give the last learned block, plus an eighth of the
+ * learned session: the last first read is not the end of what the session reads (a
+ * boot's application phase re-reads what it has, and a measured benchmark boot printed
+ * its ready marker a second after this eta without the margin).
+ */
 static uint64_t profile_learned_end_us(const struct model *m)
 {
 	const struct model_profile *pr = profile_of_const(m);
-	uint64_t last;
+	uint64_t last, end;
 
 	if (!pr->active || pr->sessions == 0 || pr->nlearned == 0)
 		return 0;
 	last = pr->learned[pr->nlearned - 1].rel_us;
-	if (last <= pr->anchor_rel)
-		return pr->anchor_us;
-	return pr->anchor_us + (uint64_t)((double)(last - pr->anchor_rel) * pr->speed);
+	end = pr->anchor_us;
+	if (last > pr->anchor_rel)
+		end += (uint64_t)((double)(last - pr->anchor_rel) * pr->speed);
+	return end + (uint64_t)((double)last * pr->speed / 8.0);
 }
 
 static double profile_confidence(const struct model *m)

@@ -161,7 +161,8 @@ static void test_hybrid_learned_end(void)
 			model_observe(k, &ev);
 		}
 	}
-	g_assert_cmpuint(model_learned_end_us(p), ==, 200 * G_USEC_PER_SEC + 200 * TEST_GAP_US);
+	g_assert_cmpuint(model_learned_end_us(p), ==,
+			 200 * G_USEC_PER_SEC + 200 * TEST_GAP_US + 200 * TEST_GAP_US / 8);
 	g_assert_cmpuint(model_learned_end_us(h), ==, model_learned_end_us(p));
 	g_assert_cmpuint(model_learned_end_us(k), ==, 0);
 }
