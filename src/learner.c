@@ -385,11 +385,13 @@ static void learner_summary(struct learner *l)
 		uint64_t ahead = 0, used = 0;
 
 		for (int t = 0; t < IMAGE_N_SOURCES; t++) {
+			if (!(PREDICTION_SOURCES & (1u << t)))
+				continue;
 			ahead += stats_get(&s->ahead_blocks[t]);
 			used += stats_get(&s->ahead_used_blocks[t]);
 		}
 		log_info("%s: %" G_GUINT64_FORMAT " reads, %" G_GUINT64_FORMAT " hits, %" G_GUINT64_FORMAT
-			 " misses, %" G_GUINT64_FORMAT " late; prefetched %" G_GUINT64_FORMAT
+			 " misses, %" G_GUINT64_FORMAT " late; predicted and fetched %" G_GUINT64_FORMAT
 			 " blocks, %" G_GUINT64_FORMAT " used; %.1f%% local; confidence %.2f",
 			 image_name(li->img), stats_get(&s->reads), stats_get(&s->hit_reads),
 			 stats_get(&s->miss_reads), stats_get(&s->late_reads), ahead, used,

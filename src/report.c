@@ -56,9 +56,14 @@ static void prefetch_json(GString *out, struct image *img)
 		uint64_t bytes = stats_get(&s->ahead_bytes[i]);
 		uint64_t u = stats_get(&s->ahead_used_blocks[i]);
 
-		ahead += blocks;
-		used += u;
-		wasted += blocks > u ? (blocks - u) * image_block_size(img) : 0;
+		/* The figures below judge predictions (the learner's and aheadfsctl replay's
+		 * definition): background fill fetches what nobody asked for on purpose, and
+		 * is judged by fill, its used_blocks under tiers. */
+		if (i != PREFETCH_TIER_BACKGROUND) {
+			ahead += blocks;
+			used += u;
+			wasted += blocks > u ? (blocks - u) * image_block_size(img) : 0;
+		}
 		g_string_append_printf(out,
 				       "%s\"%s\": {\"blocks\": %" G_GUINT64_FORMAT
 				       ", \"bytes\": %" G_GUINT64_FORMAT ", \"used_blocks\": %" G_GUINT64_FORMAT

@@ -4,7 +4,7 @@
 # served from prefetched blocks; an unlearned random pattern wastes little; background
 # fill completes the image, after which the origin is not needed.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 8
+tap_plan 9
 start_slow_origin 20
 make_image "$T/www/disk.raw" 64
 opts="state_dir=$T/state,bg_bandwidth=0"
@@ -51,6 +51,11 @@ t0=$(date +%s.%N)
 filled() { test "$(json_get "$T/mnt/.aheadfs/stats" 's["images"][0]["fill"]')" = 1.0; }
 wait_for 60 filled
 diag "background fill of 64 MiB took $(python3 -c "print(round($(date +%s.%N) - $t0, 2))") s"
+cp "$T/mnt/.aheadfs/stats" "$T/stats4.json"
+check "the fill is counted in its tier, not as wasted predictions" python3 -c "import json, sys
+p = json.load(open(sys.argv[1]))['images'][0]['prefetch']
+sys.exit(0 if p['tiers']['background']['blocks'] > 0 and
+         p['wasted_bytes'] < p['tiers']['background']['bytes'] else 1)" "$T/stats4.json"
 kill "$ORIGIN_PID"
 wait "$ORIGIN_PID" 2>/dev/null
 check "background fill completed the image; with the origin gone every byte reads" \
