@@ -221,7 +221,7 @@ static int ctl_replay(int argc, char **argv)
 	struct ctl_replay_args a = {0};
 	GOptionEntry entries[] = {
 	    {"model", 0, 0, G_OPTION_ARG_STRING, &a.model,
-	     "none, sequential, markov, profile or hybrid", "NAME"},
+	     "none, sequential, markov, profile, lstm or hybrid", "NAME"},
 	    {"rtt-ms", 0, 0, G_OPTION_ARG_STRING, &a.rtt_ms, "round trip to first byte", "N"},
 	    {"bandwidth-mbit", 0, 0, G_OPTION_ARG_STRING, &a.bandwidth_mbit,
 	     "link bandwidth shared by all transfers; 0: infinite", "N"},
