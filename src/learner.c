@@ -260,8 +260,6 @@ static double image_accuracy(const struct image_stats *s, unsigned mask)
 	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
 }
 
-/* The predictions' sources (not the fill: it is meant to fetch unread blocks). */
-#define PREDICTION_SOURCES (((1u << IMAGE_N_SOURCES) - 1) & ~(1u << PREFETCH_TIER_BACKGROUND))
 
 static uint64_t cached_bytes(struct learner_image *li)
 {
@@ -323,7 +321,7 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 							   stats_get(&s->bg_inflight_bytes));
 	st.demand_waiting = (unsigned)oc.demand;
 	st.last_demand_us = stats_get(&s->last_miss_us);
-	st.accuracy = image_accuracy(s, PREDICTION_SOURCES);
+	st.accuracy = image_accuracy(s, IMAGE_PREDICTION_SOURCES);
 	st.predictive_accuracy = image_accuracy(s, 1u << PREFETCH_TIER_PREDICTIVE);
 	st.host_pressure = l->host_pressure;
 	st.learned_end_us = model_learned_end_us(li->model);
@@ -385,7 +383,7 @@ static void learner_summary(struct learner *l)
 		uint64_t ahead = 0, used = 0;
 
 		for (int t = 0; t < IMAGE_N_SOURCES; t++) {
-			if (!(PREDICTION_SOURCES & (1u << t)))
+			if (!(IMAGE_PREDICTION_SOURCES & (1u << t)))
 				continue;
 			ahead += stats_get(&s->ahead_blocks[t]);
 			used += stats_get(&s->ahead_used_blocks[t]);

@@ -56,10 +56,9 @@ static void prefetch_json(GString *out, struct image *img)
 		uint64_t bytes = stats_get(&s->ahead_bytes[i]);
 		uint64_t u = stats_get(&s->ahead_used_blocks[i]);
 
-		/* The figures below judge predictions (the learner's and aheadfsctl replay's
-		 * definition): background fill fetches what nobody asked for on purpose, and
-		 * is judged by fill, its used_blocks under tiers. */
-		if (i != PREFETCH_TIER_BACKGROUND) {
+		/* The figures below judge predictions; fill is judged by fill and by its
+		 * tier's used_blocks. */
+		if (IMAGE_PREDICTION_SOURCES & (1u << i)) {
 			ahead += blocks;
 			used += u;
 			wasted += blocks > u ? (blocks - u) * image_block_size(img) : 0;

@@ -31,6 +31,10 @@
 /* Who fetched a block ahead of its reader: the prefetch tiers, plus streaming readahead. */
 #define IMAGE_SOURCE_READAHEAD PREFETCH_N_TIERS
 #define IMAGE_N_SOURCES (PREFETCH_N_TIERS + 1)
+/* The sources that follow predictions (all but background fill, which fetches unread
+ * blocks on purpose): what accuracy, coverage and waste judge. A bit per source. */
+#define IMAGE_PREDICTION_SOURCES \
+	(((1u << IMAGE_N_SOURCES) - 1) & ~(1u << PREFETCH_TIER_BACKGROUND))
 
 struct link;
 
