@@ -517,26 +517,31 @@ static void sim_tell(struct replay_sim *s)
 	sim_plan(s);
 }
 
+/* One request per run of absent blocks in [first, end), each at most @chunk blocks. */
+static void sim_submit_absent(struct replay_sim *s, uint64_t first, uint64_t end, uint64_t chunk,
+			      unsigned source)
+{
+	for (uint64_t b = first; b < end;) {
+		uint64_t e;
+
+		if (blk_state(s, b) != BLK_ABSENT) {
+			b++;
+			continue;
+		}
+		for (e = b + 1; e < end && e - b < chunk && blk_state(s, e) == BLK_ABSENT; e++)
+			;
+		sim_submit(s, b, e - b, source);
+		b = e;
+	}
+}
+
 /* image_readahead_locked(): the absent blocks readahead wants, in requests of <= 2 MiB. */
 static void sim_readahead(struct replay_sim *s, uint64_t first, uint64_t end)
 {
 	uint64_t from, n = readahead_follow(&s->ra, first, end, &from);
-	uint64_t chunk = MAX((UINT64_C(2) << 20) / s->p->block_size, UINT64_C(1));
 
-	for (uint64_t b = from; b < from + n;) {
-		uint64_t e;
-
-		if (b >= s->nblocks || blk_state(s, b) != BLK_ABSENT) {
-			b++;
-			continue;
-		}
-		for (e = b + 1; e < from + n && e < s->nblocks && e - b < chunk &&
-				blk_state(s, e) == BLK_ABSENT;
-		     e++)
-			;
-		sim_submit(s, b, e - b, SOURCE_READAHEAD);
-		b = e;
-	}
+	sim_submit_absent(s, from, MIN(from + n, s->nblocks),
+			  MAX((UINT64_C(2) << 20) / s->p->block_size, UINT64_C(1)), SOURCE_READAHEAD);
 }
 
 /*
@@ -606,19 +611,7 @@ static bool sim_read(struct replay_sim *s, const struct tracefile_record *rec)
 	if (s->p->readahead && (absent || inflight || readahead_streaming(&s->ra)))
 		sim_readahead(s, first, end);
 	/* One demand request per run of absent blocks (image_plan_locked). */
-	for (uint64_t b = first; b < end;) {
-		uint64_t e;
-
-		if (blk_state(s, b) != BLK_ABSENT) {
-			b++;
-			continue;
-		}
-		for (e = b + 1;
-		     e < end && e - b < s->max_demand_blocks && blk_state(s, e) == BLK_ABSENT; e++)
-			;
-		sim_submit(s, b, e - b, SOURCE_DEMAND);
-		b = e;
-	}
+	sim_submit_absent(s, first, end, s->max_demand_blocks, SOURCE_DEMAND);
 
 	res->ops++;
 	res->demand_blocks += end - first;
