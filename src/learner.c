@@ -70,6 +70,9 @@ struct learner {
 
 	int summary_requested; /* set from a signal handler */
 	double host_pressure;  /* thread only */
+	double host_cpu;       /* thread only: others' CPU share, see load.h */
+	struct load_cpu_sample cpu_at; /* thread only: counters at pressure_at_us */
+	unsigned host_cpus;
 	uint64_t pressure_at_us;
 };
 
@@ -92,6 +95,7 @@ struct learner *learner_new(const struct learner_config *cfg, GError **error)
 	l->cfg.state_dir = l->state_dir;
 	l->cfg.model = g_strdup(cfg->model);
 	l->images = g_ptr_array_new();
+	l->host_cpus = g_get_num_processors();
 	l->ring = g_new(struct pending_event, RING_EVENTS);
 	g_mutex_init(&l->lock);
 	g_cond_init(&l->cond);
@@ -324,6 +328,8 @@ static void learner_prefetch(struct learner *l, struct learner_image *li, uint64
 	st.accuracy = image_accuracy(s, IMAGE_PREDICTION_SOURCES);
 	st.predictive_accuracy = image_accuracy(s, 1u << PREFETCH_TIER_PREDICTIVE);
 	st.host_pressure = l->host_pressure;
+	st.host_cpu = l->host_cpu;
+	st.host_cpus = l->host_cpus;
 	st.learned_end_us = model_learned_end_us(li->model);
 
 	n = model_predict(li->model, now, l->cfg.horizon_us, preds, MAX_PREDICTIONS);
@@ -411,11 +417,23 @@ static size_t learner_take_locked(struct learner *l, struct pending_event *out, 
 	return n;
 }
 
+/* Host load for the policy: PSI now, and others' CPU share since the last sample. */
+static void learner_sample_host(struct learner *l)
+{
+	struct load_cpu_sample cpu;
+
+	l->host_pressure = load_host_pressure();
+	if (load_cpu_sample(&cpu)) {
+		l->host_cpu = l->cpu_at.total ? load_cpu_others_share(&l->cpu_at, &cpu) : 0;
+		l->cpu_at = cpu;
+	}
+}
+
 static void learner_tick(struct learner *l, uint64_t now, uint64_t *saved_at)
 {
 	learner_enforce_cache_size(l);
 	if (now - l->pressure_at_us >= PRESSURE_INTERVAL_US) {
-		l->host_pressure = load_host_pressure();
+		learner_sample_host(l);
 		l->pressure_at_us = now;
 	}
 	if (l->cfg.prefetch)

@@ -166,6 +166,7 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 	lcfg.params.critical_window_us = opts->critical_window_ms * 1000;
 	lcfg.params.bg_bandwidth = opts->bg_bandwidth;
 	lcfg.params.idle_pressure = opts->idle_pressure;
+	lcfg.params.idle_cpu = opts->idle_cpu;
 	fs->learner = learner_new(&lcfg, error);
 	if (!fs->learner)
 		goto out;

@@ -34,6 +34,7 @@ struct raw_options {
 	char *bg_bandwidth;
 	char *cache_size;
 	char *idle_pressure;
+	char *idle_cpu;
 	char *region;
 	char *endpoint;
 	char *credentials_file;
@@ -72,6 +73,7 @@ static const struct fuse_opt option_specs[] = {
 	RAW("bg_bandwidth=%s", bg_bandwidth),
 	RAW("cache_size=%s", cache_size),
 	RAW("idle_pressure=%s", idle_pressure),
+	RAW("idle_cpu=%s", idle_cpu),
 	RAW("region=%s", region),
 	RAW("endpoint=%s", endpoint),
 	RAW("credentials_file=%s", credentials_file),
@@ -410,6 +412,7 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 	    !parse_fraction("critical_p", raw->critical_p, &opts->critical_p, error) ||
 	    !parse_fraction("predictive_p", raw->predictive_p, &opts->predictive_p, error) ||
 	    !parse_fraction("idle_pressure", raw->idle_pressure, &opts->idle_pressure, error) ||
+	    !parse_fraction("idle_cpu", raw->idle_cpu, &opts->idle_cpu, error) ||
 	    !parse_size_option("bg_bandwidth", raw->bg_bandwidth, &opts->bg_bandwidth, error) ||
 	    !parse_size_option("cache_size", raw->cache_size, &opts->cache_size, error))
 		return FALSE;
@@ -471,6 +474,7 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->bg_bandwidth);
 	free(raw->cache_size);
 	free(raw->idle_pressure);
+	free(raw->idle_cpu);
 	free(raw->region);
 	free(raw->endpoint);
 	free(raw->credentials_file);
@@ -494,6 +498,7 @@ gboolean options_parse(struct fuse_args *args, struct options *opts, GError **er
 	opts->critical_window_ms = 3000;
 	opts->bg_bandwidth = 12500000;
 	opts->idle_pressure = 0.10;
+	opts->idle_cpu = 0.25;
 	raw.headers = g_ptr_array_new_with_free_func(g_free);
 	raw.positional = g_ptr_array_new_with_free_func(g_free);
 
@@ -566,7 +571,10 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o bg_bandwidth=SIZE   background fill rate per second while idle, 0 = no\n"
 		"                           fill (default: 12500000, 100 Mbit/s)\n"
 		"    -o idle_pressure=F     the host is idle (background fill may run) while its\n"
-		"                           PSI pressure is below F (default: 0.10; 1 = ignore)\n"
+		"                           PSI pressure is below F (default: 0.10; 1 = ignore\n"
+		"                           the host's load, CPU included)\n"
+		"    -o idle_cpu=F          ... and other processes use under F of its CPUs, or\n"
+		"                           leave two CPUs free (default: 0.25)\n"
 		"\n"
 		"S3 (s3://BUCKET/KEY URLs, requests signed with AWS Signature V4):\n"
 		"    -o credentials_file=FILE  AWS-style credentials, [default] section, mode\n"

@@ -27,8 +27,11 @@
  *     tier is also held to its own accuracy: a mix whose sure predictions are right
  *     but whose moderate ones are mostly wrong (cloudPhysicsIO: 0.87 against 0.15)
  *     keeps the first and drops the second, instead of spending link time on both;
- *   - host pressure (PSI): above busy_pressure the predictive tier pauses; background
- *     needs pressure below idle_pressure;
+ *   - host load: above busy_pressure (PSI) the predictive tier pauses; background
+ *     needs pressure below idle_pressure and the CPU to spare: other processes using
+ *     under idle_cpu of it, or leaving two CPUs free. PSI alone misses the case that
+ *     matters most: one TCG vCPU thread busy on a 2-core host waits for nobody, yet a
+ *     first boot's fill, run at full speed during the kernel's quiet 10 s, slowed it;
  *   - demand: while a demand fetch waits, only the critical tier adds work, and
  *     background needs no demand miss for idle_us;
  *   - what was learned: while the learned first-access profile still expects reads
@@ -46,6 +49,8 @@
 
 /* Background in flight never below this many blocks: an unmeasured link still fills. */
 #define BG_MIN_BLOCKS 4
+/* Other processes leaving this many CPUs free: the host counts as idle for fill. */
+#define IDLE_FREE_CPUS 2.0
 
 const char *prefetch_tier_to_string(enum prefetch_tier tier)
 {
@@ -72,9 +77,27 @@ void prefetch_params_init(struct prefetch_params *params, uint32_t block_size)
 		.min_budget_bytes = 8 << 20,
 		.idle_us = G_USEC_PER_SEC,
 		.idle_pressure = 0.10,
+		.idle_cpu = 0.25,
 		.busy_pressure = 0.50,
 		.block_size = block_size,
 	};
+}
+
+/*
+ * Idle enough for fill: nothing waits for a resource (PSI), and other processes leave
+ * the CPU to spare: they use under idle_cpu of it, or leave two whole CPUs free. Fill
+ * costs CPU (the transfer, the cache writes); on a small host that CPU comes out of a
+ * busy guest's share even when nobody queues for it.
+ */
+static bool prefetch_host_idle(const struct prefetch_params *params,
+			       const struct prefetch_state *st)
+{
+	double free_cpus = (1.0 - st->host_cpu) * st->host_cpus;
+
+	if (params->idle_pressure >= 1.0)
+		return true;
+	return st->host_pressure < params->idle_pressure &&
+	       (st->host_cpu < params->idle_cpu || free_cpus >= IDLE_FREE_CPUS);
 }
 
 void prefetch_limits(const struct prefetch_params *params, const struct prefetch_state *st,
@@ -102,8 +125,7 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 				   MAX(2 * (uint64_t)(st->bandwidth * st->rtt_us / 1e6),
 				       (uint64_t)BG_MIN_BLOCKS * params->block_size));
 	out->background = params->bg_bandwidth > 0 && link_idle &&
-			  st->now_us >= st->learned_end_us &&
-			  (st->host_pressure < params->idle_pressure || params->idle_pressure >= 1.0) &&
+			  st->now_us >= st->learned_end_us && prefetch_host_idle(params, st) &&
 			  st->inflight_bytes < out->bg_budget_bytes;
 }
 

@@ -33,7 +33,9 @@ struct prefetch_params {
 	double budget_factor;	     /* in-flight prefetch <= bandwidth x RTT x this (4) */
 	uint64_t min_budget_bytes;   /* ... but never less than this (8 MiB) */
 	uint64_t idle_us;	     /* no demand miss for this long: the link is idle (1 s) */
-	double idle_pressure;	     /* host pressure below this: the host is idle (0.10) */
+	double idle_pressure;	     /* host pressure below this: the host is idle (0.10);
+				      * >= 1: background never waits for an idle host */
+	double idle_cpu;	     /* others' CPU share below this: the host is idle (0.25) */
 	double busy_pressure;	     /* above this: predictive tier paused (0.50) */
 	uint32_t block_size;
 };
@@ -52,6 +54,8 @@ struct prefetch_state {
 	double accuracy;	    /* recent used/prefetched, 0..1; < 0 = not known yet */
 	double predictive_accuracy; /* ... of the predictive tier alone */
 	double host_pressure;	    /* 0..1 (PSI avg10 or load per CPU) */
+	double host_cpu;	    /* 0..1: share of all CPUs other processes used lately */
+	unsigned host_cpus;	    /* CPUs online; 0 = not known */
 	uint64_t learned_end_us;    /* model_learned_end_us(); 0 = nothing learned */
 };
 

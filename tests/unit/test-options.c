@@ -43,6 +43,7 @@ static void test_defaults(void)
 	g_assert_cmpstr(o.model, ==, "hybrid");
 	g_assert_true(g_str_has_prefix(o.state_dir, o.cache_dir));
 	g_assert_cmpuint(o.bg_bandwidth, ==, 12500000);
+	g_assert_cmpfloat(o.idle_cpu, ==, 0.25);
 	options_clear(&o);
 }
 
@@ -51,7 +52,7 @@ static void test_learning_options(void)
 	const char *argv[] = {"-o",
 			      "prefetch=off,model=markov,model_memory=1M,critical_p=0.7,"
 			      "predictive_p=0.3,critical_window=500,bg_bandwidth=0,"
-			      "state_dir=/srv/state,idle_pressure=1",
+			      "state_dir=/srv/state,idle_pressure=1,idle_cpu=0.5",
 			      "http://h/vm.raw", "/mnt", NULL};
 	struct options o;
 	g_autofree char *err = parse(&o, argv);
@@ -65,6 +66,7 @@ static void test_learning_options(void)
 	g_assert_cmpuint(o.critical_window_ms, ==, 500);
 	g_assert_cmpuint(o.bg_bandwidth, ==, 0);
 	g_assert_cmpfloat(o.idle_pressure, ==, 1.0);
+	g_assert_cmpfloat(o.idle_cpu, ==, 0.5);
 	g_assert_cmpstr(o.state_dir, ==, "/srv/state");
 	options_clear(&o);
 }
@@ -128,6 +130,7 @@ static const struct bad_case bad_cases[] = {
 	{{"-o", "model=hybird", "http://h/a", "/m"}, "none, sequential, markov, profile, lstm, hybrid"},
 	{{"-o", "critical_p=1.5", "http://h/a", "/m"}, "critical_p: \"1.5\" is not a probability"},
 	{{"-o", "predictive_p=x", "http://h/a", "/m"}, "predictive_p"},
+	{{"-o", "idle_cpu=2", "http://h/a", "/m"}, "idle_cpu: \"2\" is not a probability"},
 	{{"-o", "model_memory=1K", "http://h/a", "/m"}, "model_memory: at least 64K"},
 	{{"-o", "bg_bandwidth=fast", "http://h/a", "/m"}, "bg_bandwidth: \"fast\" is not a size"},
 	{{"-o", "critical_window=-1", "http://h/a", "/m"}, "critical_window"},

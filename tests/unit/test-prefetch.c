@@ -1,4 +1,4 @@
-/* Unit tests: prefetch policy decisions (table-driven), link estimates, PSI parsing. */
+/* Unit tests: prefetch policy decisions (table-driven), link estimates, host load. */
 #include <glib.h>
 
 #include "aheadfs/link.h"
@@ -137,6 +137,79 @@ static void test_background_only_when_idle(void)
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
 }
 
+/* One TCG vCPU thread busy on 2 cores: PSI stays near 0, yet the host is not idle. */
+static void test_background_waits_for_cpu(void)
+{
+	struct prefetch_params params;
+	struct prefetch_state st = {IDLE_LINK, UNKNOWN_ACCURACY, .host_cpus = 2};
+
+	prefetch_params_init(&params, BS);
+	st.host_cpu = 0.55; /* the guest's vCPU and its I/O thread */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	st.host_cpu = 0.05; /* the guest idles after its boot */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	st.host_cpu = 0.55; /* the same load on 8 CPUs leaves 3.6 of them free */
+	st.host_cpus = 8;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	st.host_cpu = 0.80; /* 1.6 free: not two */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
+	params.idle_pressure = 1; /* told to ignore the host's load */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	params.idle_pressure = 0.10;
+	params.idle_cpu = 0.9; /* a looser idle_cpu= */
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), >, 0);
+	/* The predictive tier does not wait for the CPU: only fill does. */
+	{
+		struct prefetch_limits lim;
+
+		prefetch_params_init(&params, BS);
+		prefetch_limits(&params, &st, &lim);
+		g_assert_cmpfloat(lim.predictive_p, <=, 1.0);
+		g_assert_false(lim.background);
+	}
+}
+
+static void test_cpu_share(void)
+{
+	/* The 4.x+ layout: 10 numbers; guest time is already inside user. */
+	static const char stat[] = "cpu  1000 10 300 5000 200 5 15 20 40 0\n"
+				   "cpu0 500 5 150 2500 100 2 7 10 20 0\n";
+	/* A command name with a space and a ')' in it. */
+	static const char self[] = "4242 (aheadfs (x) y) S 1 4242 4242 0 -1 4194560 "
+				   "900 0 3 0 120 30 0 0 20 0 12 0 555 1000000 300 "
+				   "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+	struct load_cpu_sample a, b, real;
+	uint64_t total = 0, busy = 0, ticks = 0;
+
+	g_assert_true(load_parse_proc_stat(stat, &total, &busy));
+	g_assert_cmpuint(total, ==, 1000 + 10 + 300 + 5000 + 200 + 5 + 15 + 20);
+	g_assert_cmpuint(busy, ==, total - 5000 - 200);
+	g_assert_false(load_parse_proc_stat("cpu0 1 2 3 4\n", &total, &busy));
+	g_assert_false(load_parse_proc_stat("cpu  1 2\n", &total, &busy));
+	g_assert_false(load_parse_proc_stat(NULL, &total, &busy));
+	g_assert_true(load_parse_self_stat(self, &ticks));
+	g_assert_cmpuint(ticks, ==, 150);
+	g_assert_false(load_parse_self_stat("4242 (x S 1\n", &ticks));
+	g_assert_false(load_parse_self_stat("4242 (x) S 1 2\n", &ticks));
+
+	/* 200 ticks of host time (2 CPUs x 100), 120 busy, 20 of them ours: others 0.5. */
+	a = (struct load_cpu_sample){.total = 1000, .busy = 400, .self = 50};
+	b = (struct load_cpu_sample){.total = 1200, .busy = 520, .self = 70};
+	g_assert_cmpfloat_with_epsilon(load_cpu_others_share(&a, &b), 0.5, 1e-9);
+	/* Only we were busy: 0, and skew (ours above the host's) never goes negative. */
+	b.busy = 420;
+	g_assert_cmpfloat(load_cpu_others_share(&a, &b), ==, 0);
+	b.self = 90;
+	g_assert_cmpfloat(load_cpu_others_share(&a, &b), ==, 0);
+	/* No time passed, or counters went back: 0. */
+	g_assert_cmpfloat(load_cpu_others_share(&a, &a), ==, 0);
+	g_assert_cmpfloat(load_cpu_others_share(&b, &a), ==, 0);
+	/* This machine's counters parse. */
+	g_assert_true(load_cpu_sample(&real));
+	g_assert_cmpuint(real.total, >, 0);
+	g_assert_cmpuint(real.busy, <=, real.total);
+}
+
 static void test_link_estimates(void)
 {
 	struct link link;
@@ -176,6 +249,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/prefetch/policy-table", test_policy_table);
 	g_test_add_func("/prefetch/budget-follows-link", test_budget_follows_link);
 	g_test_add_func("/prefetch/background-only-when-idle", test_background_only_when_idle);
+	g_test_add_func("/prefetch/background-waits-for-cpu", test_background_waits_for_cpu);
+	g_test_add_func("/prefetch/cpu-share", test_cpu_share);
 	g_test_add_func("/prefetch/link-estimates", test_link_estimates);
 	g_test_add_func("/prefetch/psi", test_psi);
 	return g_test_run();
