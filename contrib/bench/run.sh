@@ -27,8 +27,10 @@
 # keeps the full run within its hour (README.md, "Time budget").
 # Each setting gets one origin, started here and killed by PID on every exit
 # path; every system is brought up fresh for every run and torn down after it.
-# aheadfs-learned is first trained with one untimed run per workload and
-# setting (its state_dir is kept, its data cache emptied before each run).
+# aheadfs-learned learns from aheadfs-cold's first run of each workload and
+# setting (that first mount's state_dir is kept, the data cache emptied before
+# each learned run); when that run failed or aheadfs-cold is not in --systems,
+# from one untimed training run of its own.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -182,8 +184,8 @@ fio_kv() {
 	}' "$1"
 }
 
-# record_boot_trace: keep the first mount of aheadfs-learned's boot state (its
-# untimed training boot: a first mount, like aheadfs-cold) as the boot trace
+# record_boot_trace: keep the first mount of aheadfs-learned's boot state
+# (aheadfs-cold's first boot, or its own untimed training boot) as the boot trace
 # the replay-boot workload replays, in BENCH_CACHE for later runs and in OUT.
 BOOT_TRACE_RECORDED=0
 record_boot_trace() {
@@ -272,6 +274,7 @@ run_one() {
 		[ -f "$f" ] && cp "$f" "$OUT/logs/$tag.$(basename "$f")"
 	done
 	rm -rf "$STATE"
+	LAST_REASON=$reason
 	sleep 0.5 # the last log lines of the closed connections
 	slice=$OUT/logs/$tag.origin.log
 	tail -c +"$((off + 1))" "$ORIGIN_LOG" >"$slice"
@@ -375,13 +378,24 @@ for setting in "${SET_LIST[@]}"; do
 		export AHEADFS_LEARNED_STATE=$OUT/learned/${setting//\//-}.$wl
 		rm -rf "$AHEADFS_LEARNED_STATE"
 		NO_REPEAT=()
+		TRAINED=0
 		for ((r = 1; r <= n; r++)); do
 			for sys in "${RUNNABLE[@]}"; do
 				[ -z "${NO_REPEAT[$sys]:-}" ] || continue
-				if [ "$sys" = aheadfs-learned ] && [ "$r" = 1 ]; then
-					run_one "$setting" "$sys" "$wl" train
+				if [ "$sys" = aheadfs-cold ] && [ "$r" = 1 ] &&
+					[[ " ${RUNNABLE[*]} " == *" aheadfs-learned "* ]]; then
+					# The first mount is aheadfs-learned's training run.
+					export AHEADFS_KEEP_STATE=$AHEADFS_LEARNED_STATE
+					run_one "$setting" "$sys" "$wl" "$r"
+					unset AHEADFS_KEEP_STATE
+					[ -n "$LAST_REASON" ] || [ ! -d "$AHEADFS_LEARNED_STATE" ] || TRAINED=1
+				else
+					if [ "$sys" = aheadfs-learned ] && [ "$r" = 1 ] && [ "$TRAINED" = 0 ]; then
+						rm -rf "$AHEADFS_LEARNED_STATE"
+						run_one "$setting" "$sys" "$wl" train
+					fi
+					run_one "$setting" "$sys" "$wl" "$r"
 				fi
-				run_one "$setting" "$sys" "$wl" "$r"
 				if [ "$r" = 1 ] && [ "$n" -gt 1 ]; then
 					no_repeat_check "$wl" "$setting" "$sys"
 				fi

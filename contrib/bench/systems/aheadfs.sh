@@ -6,7 +6,11 @@
 #   noprefetch  -o prefetch=off, fresh cache_dir
 #   cold        first mount: fresh cache_dir and fresh state_dir
 #   learned     second mount: fresh cache_dir, state_dir kept across mounts in
-#               AHEADFS_LEARNED_STATE (run.sh trains it with one untimed run)
+#               AHEADFS_LEARNED_STATE (run.sh trains it with aheadfs-cold's first
+#               run, see AHEADFS_KEEP_STATE, or else with one untimed run)
+#
+# AHEADFS_KEEP_STATE, when set, makes a cold mount leave its state_dir there
+# when it goes down: the first mount's learned state, for a learned mount.
 #
 # AHEADFS_EXTRA_OPTS, when set, is appended to the -o option list of every
 # mode: e.g. `region=us-east-1,endpoint=http://127.0.0.1:PORT,path_style,
@@ -79,6 +83,12 @@ sys_stats() {
 }
 sys_down() {
 	fuse_down "$1" aheadfs "$1/mnt"
+	# aheadfs saves what it learned as it exits: the state is whole once it is down.
+	if [ "$MODE" = cold ] && [ -n "${AHEADFS_KEEP_STATE:-}" ] && [ -d "$1/state" ]; then
+		rm -rf "$AHEADFS_KEEP_STATE"
+		mkdir -p "$(dirname "$AHEADFS_KEEP_STATE")"
+		cp -a "$1/state" "$AHEADFS_KEEP_STATE"
+	fi
 	rm -rf "$1/cache" "$1/state"
 }
 
