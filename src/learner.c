@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "aheadfs/cpu_budget.h"
 #include "aheadfs/heat.h"
 #include "aheadfs/load.h"
 #include "aheadfs/log.h"
@@ -74,6 +75,8 @@ struct learner {
 	struct load_cpu_sample cpu_at; /* thread only: counters at pressure_at_us */
 	unsigned host_cpus;
 	uint64_t pressure_at_us;
+	struct cpu_budget cpu;	 /* thread only: its own CPU against cfg.cpu_cap */
+	double cpu_share, cpu_scale; /* as last published; under lock */
 };
 
 /* The model counts in blocks, so the block size is part of what it is valid for. */
@@ -96,6 +99,8 @@ struct learner *learner_new(const struct learner_config *cfg, GError **error)
 	l->cfg.model = g_strdup(cfg->model);
 	l->images = g_ptr_array_new();
 	l->host_cpus = g_get_num_processors();
+	cpu_budget_init(&l->cpu, cfg->cpu_cap > 0 ? cfg->cpu_cap : 0.10);
+	l->cpu_scale = 1.0;
 	l->ring = g_new(struct pending_event, RING_EVENTS);
 	g_mutex_init(&l->lock);
 	g_cond_init(&l->cond);
@@ -138,9 +143,9 @@ struct learner_image *learner_add_image(struct learner *l, const char *url, cons
 	g_autofree char *source_path = NULL;
 	g_autofree char *source = NULL;
 	/* An empty image still gets a (one-block) model: it simply never sees an access. */
-	struct model_params params = {.image_blocks = MAX(nblocks, 1),
-				      .memory_cap_bytes = l->cfg.model_memory};
+	struct model_params params = l->cfg.model_params;
 
+	params.image_blocks = MAX(nblocks, 1);
 	li->learner = l;
 	li->block_size = block_size;
 	li->dir = g_build_filename(l->state_dir, key, NULL);
@@ -429,9 +434,33 @@ static void learner_sample_host(struct learner *l)
 	}
 }
 
+/* This thread's CPU time, ns (0 where the clock is missing: the budget then never acts). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Measured CPU over the cap: the models' elastic work (the LSTM) gets less of it. */
+static void learner_pace_cpu(struct learner *l, uint64_t now)
+{
+	if (cpu_budget_update(&l->cpu, now, thread_cpu_ns()))
+		for (guint i = 0; i < l->images->len; i++)
+			model_set_cpu_scale(((struct learner_image *)l->images->pdata[i])->model,
+					    l->cpu.scale);
+	g_mutex_lock(&l->lock);
+	l->cpu_share = MAX(l->cpu.share, 0.0);
+	l->cpu_scale = l->cpu.scale;
+	g_mutex_unlock(&l->lock);
+}
+
 static void learner_tick(struct learner *l, uint64_t now, uint64_t *saved_at)
 {
 	learner_enforce_cache_size(l);
+	learner_pace_cpu(l, now);
 	if (now - l->pressure_at_us >= PRESSURE_INTERVAL_US) {
 		learner_sample_host(l);
 		l->pressure_at_us = now;
@@ -517,6 +546,8 @@ void learner_image_stats(struct learner_image *li, struct learner_image_stats *o
 	out->events = li->published.events;
 	out->heat_entries = li->heat_entries;
 	out->heat_bytes = li->heat_bytes;
+	out->cpu_share = l->cpu_share;
+	out->cpu_scale = l->cpu_scale;
 	g_mutex_unlock(&l->lock);
 	out->model = l->cfg.model;
 	out->dropped_events = __atomic_load_n(&li->dropped, __ATOMIC_RELAXED);

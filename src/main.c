@@ -140,7 +140,13 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 	struct learner_config lcfg = {
 		.state_dir = opts->state_dir,
 		.model = opts->model,
-		.model_memory = opts->model_memory,
+		.model_params = {.memory_cap_bytes = opts->model_memory,
+				 .lstm_hidden = opts->lstm_hidden,
+				 .lstm_vocab = opts->lstm_vocab,
+				 .lstm_train_every = opts->lstm_train_every,
+				 /* The LSTM's own pacing: 80% of the thread's cap. */
+				 .lstm_cpu_permille = (uint32_t)MAX(opts->model_cpu * 800.0, 1.0)},
+		.cpu_cap = opts->model_cpu,
 		.prefetch = opts->prefetch,
 		.horizon_us = 10 * G_USEC_PER_SEC,
 		.cache_size = opts->cache_size,

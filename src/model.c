@@ -246,6 +246,12 @@ void model_session_start(struct model *m, uint64_t now_us)
 	m->ops->session_start(m, now_us);
 }
 
+void model_set_cpu_scale(struct model *m, double scale)
+{
+	if (m->ops->set_cpu_scale)
+		m->ops->set_cpu_scale(m, CLAMP(scale, 1e-3, 1.0));
+}
+
 uint64_t model_learned_end_us(const struct model *m)
 {
 	return m->ops->learned_end_us ? m->ops->learned_end_us(m) : 0;

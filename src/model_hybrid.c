@@ -474,6 +474,14 @@ static void hybrid_session_start(struct model *m, uint64_t now_us)
 		model_session_start(h->experts[i].model, now_us);
 }
 
+static void hybrid_set_cpu_scale(struct model *m, double scale)
+{
+	struct model_hybrid *h = hybrid_of(m);
+
+	for (unsigned i = 0; i < h->nexperts; i++)
+		model_set_cpu_scale(h->experts[i].model, scale);
+}
+
 static uint64_t hybrid_learned_end_us(const struct model *m)
 {
 	const struct model_hybrid *h = hybrid_of_const(m);
@@ -619,6 +627,7 @@ const struct model_ops model_hybrid_ops = {
     .confidence = hybrid_confidence,
     .session_start = hybrid_session_start,
     .learned_end_us = hybrid_learned_end_us,
+    .set_cpu_scale = hybrid_set_cpu_scale,
     .save = hybrid_save,
     .load = hybrid_load,
     .memory_bytes = hybrid_memory_bytes,

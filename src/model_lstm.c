@@ -46,6 +46,8 @@
  * step while the bucket is empty, and if the steps alone empty it (tens of thousands of
  * reads a second), the net sleeps, predicting nothing, until LSTM_RESUME_NS have come
  * back, then starts from a fresh state.  Each bucket holds at most LSTM_BURST_NS.
+ * On a mount the learner thread measures what it really spends and scales both buckets'
+ * income down when over its cap (model_set_cpu_scale(), cpu_budget.h).
  */
 #include <math.h>
 #include <string.h>
@@ -137,6 +139,7 @@ struct model_lstm {
 	uint64_t since_halve;
 	/* budget, in estimated ns of CPU */
 	struct lstm_bucket train, infer;
+	double cpu_scale; /* model_set_cpu_scale(): the learner's measured feedback */
 	uint64_t budget_us;
 	bool budget_started;
 	double cost_step_ns, cost_train_ns;
@@ -277,6 +280,7 @@ static struct model *lstm_create(const struct model_params *params, GError **err
 	l->T = T;
 	l->train.share = share / 2.0;
 	l->infer.share = share / 2.0;
+	l->cpu_scale = 1.0;
 	model_candidates_init(&l->cand);
 	l->cache_max = cache_max;
 	if (lstm_expert_bytes(H, V, T, cache_max) <= params->memory_cap_bytes) {
@@ -329,8 +333,15 @@ static void lstm_budget_advance(struct model_lstm *l, uint64_t now_us)
 		return;
 	gap = (double)MIN(now_us - l->budget_us, G_USEC_PER_SEC) * 1000.0;
 	l->budget_us = now_us;
+	gap *= l->cpu_scale;
 	l->train.credit_ns = MIN(l->train.credit_ns + gap * l->train.share, LSTM_BURST_NS);
 	l->infer.credit_ns = MIN(l->infer.credit_ns + gap * l->infer.share, LSTM_BURST_NS);
+}
+
+/* The estimate and the machine disagree: the learner scales the budget to what it measures. */
+static void lstm_set_cpu_scale(struct model *m, double scale)
+{
+	lstm_of(m)->cpu_scale = scale;
 }
 
 static void lstm_budget_spend(struct lstm_bucket *b, double ns)
@@ -793,6 +804,7 @@ const struct model_ops model_lstm_ops = {
     .predict = lstm_predict,
     .confidence = lstm_confidence,
     .session_start = lstm_session_start,
+    .set_cpu_scale = lstm_set_cpu_scale,
     .save = lstm_save,
     .load = lstm_load,
     .memory_bytes = lstm_memory_bytes,

@@ -35,6 +35,10 @@ struct raw_options {
 	char *cache_size;
 	char *idle_pressure;
 	char *idle_cpu;
+	char *model_cpu;
+	char *lstm_hidden;
+	char *lstm_vocab;
+	char *lstm_train_every;
 	char *region;
 	char *endpoint;
 	char *credentials_file;
@@ -74,6 +78,10 @@ static const struct fuse_opt option_specs[] = {
 	RAW("cache_size=%s", cache_size),
 	RAW("idle_pressure=%s", idle_pressure),
 	RAW("idle_cpu=%s", idle_cpu),
+	RAW("model_cpu=%s", model_cpu),
+	RAW("lstm_hidden=%s", lstm_hidden),
+	RAW("lstm_vocab=%s", lstm_vocab),
+	RAW("lstm_train_every=%s", lstm_train_every),
 	RAW("region=%s", region),
 	RAW("endpoint=%s", endpoint),
 	RAW("credentials_file=%s", credentials_file),
@@ -217,6 +225,28 @@ static gboolean parse_fraction(const char *name, const char *text, double *out, 
 		return FALSE;
 	}
 	*out = v;
+	return TRUE;
+}
+
+/* The learner's CPU cap and the LSTM's size and training rate (model.h's ranges). */
+static gboolean check_lstm(const struct raw_options *raw, struct options *opts, GError **error)
+{
+	if (!parse_fraction("model_cpu", raw->model_cpu, &opts->model_cpu, error) ||
+	    !parse_uint("lstm_hidden", raw->lstm_hidden, 8, 256, &opts->lstm_hidden, error) ||
+	    !parse_uint("lstm_vocab", raw->lstm_vocab, 8, 1024, &opts->lstm_vocab, error) ||
+	    !parse_uint("lstm_train_every", raw->lstm_train_every, 1, 1u << 20,
+			&opts->lstm_train_every, error))
+		return FALSE;
+	if (opts->model_cpu < 0.01) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "model_cpu: \"%s\" is under 0.01 of a core", raw->model_cpu);
+		return FALSE;
+	}
+	if (opts->lstm_hidden % 8 != 0) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "lstm_hidden: \"%s\" is not a multiple of 8", raw->lstm_hidden);
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -414,7 +444,8 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 	    !parse_fraction("idle_pressure", raw->idle_pressure, &opts->idle_pressure, error) ||
 	    !parse_fraction("idle_cpu", raw->idle_cpu, &opts->idle_cpu, error) ||
 	    !parse_size_option("bg_bandwidth", raw->bg_bandwidth, &opts->bg_bandwidth, error) ||
-	    !parse_size_option("cache_size", raw->cache_size, &opts->cache_size, error))
+	    !parse_size_option("cache_size", raw->cache_size, &opts->cache_size, error) ||
+	    !check_lstm(raw, opts, error))
 		return FALSE;
 	if (raw->critical_window) {
 		unsigned ms = 0;
@@ -475,6 +506,10 @@ static void raw_options_clear(struct raw_options *raw)
 	free(raw->cache_size);
 	free(raw->idle_pressure);
 	free(raw->idle_cpu);
+	free(raw->model_cpu);
+	free(raw->lstm_hidden);
+	free(raw->lstm_vocab);
+	free(raw->lstm_train_every);
 	free(raw->region);
 	free(raw->endpoint);
 	free(raw->credentials_file);
@@ -499,6 +534,10 @@ gboolean options_parse(struct fuse_args *args, struct options *opts, GError **er
 	opts->bg_bandwidth = 12500000;
 	opts->idle_pressure = 0.10;
 	opts->idle_cpu = 0.25;
+	opts->model_cpu = 0.10;
+	opts->lstm_hidden = 32;
+	opts->lstm_vocab = 64;
+	opts->lstm_train_every = 1;
 	raw.headers = g_ptr_array_new_with_free_func(g_free);
 	raw.positional = g_ptr_array_new_with_free_func(g_free);
 
@@ -562,6 +601,11 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o model=NAME          predictor: none, sequential, markov, profile, lstm\n"
 		"                           or hybrid (default: hybrid)\n"
 		"    -o model_memory=SIZE   memory cap of each image's model (default: 16M)\n"
+		"    -o model_cpu=F         CPU cap of the learner thread, share of one core;\n"
+		"                           over it, the LSTM learns less (default: 0.10)\n"
+		"    -o lstm_hidden=N       LSTM hidden units, 8..256 by 8 (default: 32)\n"
+		"    -o lstm_vocab=N        LSTM block-delta classes, 8..1024 (default: 64)\n"
+		"    -o lstm_train_every=N  at most one LSTM update per N reads (default: 1)\n"
 		"    -o critical_p=P        probability for the critical tier (default: 0.6)\n"
 		"    -o predictive_p=P      probability for the predictive tier (default: 0.2)\n"
 		"    -o critical_window=MS  profile blocks due within MS go critical (default: 3000)\n"

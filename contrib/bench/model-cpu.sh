@@ -1,5 +1,5 @@
 #!/bin/bash
-# model-cpu.sh [--rtt MS] [--mbit N] [--timeout S] [--out FILE]
+# model-cpu.sh [--rtt MS] [--mbit N] [--timeout S] [--seq] [--out FILE]
 #
 # Issue 5's figure: the model thread's CPU share during the VM boot.  Serves the
 # benchmark image (mkimage.sh) with aheadfs-origin at 20 ms / 200 Mbit (default),
@@ -15,6 +15,11 @@
 #
 #   boot=cold wall_s=W learn_cpu_s=L learn_share=L/W proc_cpu_s=P proc_share=P/W load=A,B,C ready_s=.. app_s=.. exit_s=-
 #
+# --seq reads the whole image once with dd (1 MiB reads) from a fresh mount
+# instead of booting it: the densest stream of reads the learner sees, where
+# model_cpu (10% of a core by default) is the cap that binds (boot=seq, the
+# result words are dd's MB/s).
+#
 # share = CPU seconds / boot wall seconds (1.0 = one core busy).  The thread's
 # times are read at 1/CLK_TCK resolution (10 ms).  Everything it starts (origin,
 # aheadfs; qemu is boot.sh's) is stopped by PID and unmounted on every exit path.
@@ -26,13 +31,15 @@ RTT=20
 MBIT=200
 TIMEOUT=600
 OUTFILE=
+SEQ=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rtt) RTT=$2; shift 2 ;;
 	--mbit) MBIT=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--out) OUTFILE=$2; shift 2 ;;
-	*) die "usage: $0 [--rtt MS] [--mbit N] [--timeout S] [--out FILE]" ;;
+	--seq) SEQ=1; shift ;;
+	*) die "usage: $0 [--rtt MS] [--mbit N] [--timeout S] [--seq] [--out FILE]" ;;
 	esac
 done
 requires fusermount3 timeout qemu-system-x86_64 getconf
@@ -110,7 +117,13 @@ one_boot() {
 	l0=$(ticks "/proc/$pid/task/$tid/stat")
 	p0=$(ticks "/proc/$pid/stat")
 	t0=$(now)
-	result=$("$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" "$MNT/debian.raw") || true
+	if [ "$name" = seq ]; then
+		result=$(timeout "$TIMEOUT" dd if="$MNT/debian.raw" of=/dev/null bs=1M 2>&1 |
+			awk '/copied/ { printf "dd_MBps=%.0f\n", $(NF-1) * ($NF == "GB/s" ? 1000 : 1) }') ||
+			result=fail
+	else
+		result=$("$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" "$MNT/debian.raw") || true
+	fi
 	t1=$(now)
 	l1=$(ticks "/proc/$pid/task/$tid/stat") || die "$name: learner thread gone"
 	p1=$(ticks "/proc/$pid/stat") || die "$name: aheadfs gone"
@@ -125,6 +138,10 @@ one_boot() {
 			n, w, l, l / w, p, p / w, load, r }'
 }
 
+if [ "$SEQ" = 1 ]; then
+	one_boot seq | tee ${OUTFILE:+"$OUTFILE"}
+	exit 0
+fi
 {
 	one_boot cold
 	[ -n "$(ls -A "$WORK/state")" ] || die "the cold mount saved no state in $WORK/state"

@@ -34,7 +34,9 @@
 struct learner_config {
 	const char *state_dir;
 	const char *model;	/* model name, e.g. "hybrid" */
-	size_t model_memory;	/* bytes per image model */
+	/* Per image model: memory cap and LSTM sizes; image_blocks is set per image. */
+	struct model_params model_params;
+	double cpu_cap;		/* the thread's CPU, share of one core (0.10) */
 	bool prefetch;		/* act on predictions; off: learn only */
 	struct prefetch_params params;
 	uint64_t horizon_us;	/* how far ahead predictions look */
@@ -76,6 +78,8 @@ struct learner_image_stats {
 	uint64_t events;
 	uint64_t dropped_events;
 	bool state_loaded;
+	double cpu_share;    /* the learner thread's measured CPU, share of one core */
+	double cpu_scale;    /* what it leaves the LSTM of its budget, 1/64..1 */
 	size_t heat_entries; /* blocks in the heat map */
 	size_t heat_bytes;   /* its memory, the published file included */
 };

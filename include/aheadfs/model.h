@@ -167,6 +167,13 @@ void model_session_start(struct model *model, uint64_t now_us);
  */
 uint64_t model_learned_end_us(const struct model *model);
 
+/*
+ * Scales the CPU the model may spend on its elastic work (the LSTM's training and
+ * rollouts) by @scale, 0 < scale <= 1 (default 1). The learner sets it from the thread's
+ * measured CPU share (cpu_budget.h); replay never does, so a replay stays deterministic.
+ */
+void model_set_cpu_scale(struct model *model, double scale);
+
 /* The learned state, versioned and checksummed.  The caller owns the result. */
 GBytes *model_save(const struct model *model);
 

@@ -35,6 +35,8 @@ struct model_ops {
 			  struct model_prediction *out, size_t max);
 	double (*confidence)(const struct model *model);
 	void (*session_start)(struct model *model, uint64_t now_us);
+	/* Optional: model_set_cpu_scale(); NULL: the expert has no elastic work. */
+	void (*set_cpu_scale)(struct model *model, double scale);
 	/* Optional: model_learned_end_us(); NULL means 0. */
 	uint64_t (*learned_end_us)(const struct model *model);
 	/* The payload only; model.c writes the envelope. */

@@ -14,7 +14,10 @@
  *                                 "tiers": { critical|predictive|background|readahead:
  *                                            {blocks, bytes, used_blocks} } },
  *                   "model": { name, confidence, entropy, bytes, events, dropped_events,
- *                              state_loaded, heat_entries, heat_bytes } }, ... ] }
+ *                              state_loaded, heat_entries, heat_bytes,
+ *                              cpu_share, cpu_scale } }, ... ] }
+ *   cpu_share = the learner thread's measured CPU over the last 2 s, share of one core
+ *   cpu_scale = the part of the LSTM's budget it keeps under model_cpu (1 = all)
  *
  *   accuracy = blocks fetched ahead and then read / blocks fetched ahead
  *   coverage = blocks fetched ahead and then read / (those + blocks a reader missed)

@@ -243,13 +243,15 @@ static void test_lstm_other_shape(void)
  * Dense reads (10 us apart, as in a replay of hits) cannot all be trained on: updates are
  * subsampled to the budget.  Sparse ones (a boot: ~55 reads a second) are all trained on.
  */
-static void run_paced(uint64_t gap_us, size_t n, struct model_lstm_counters *c, double *share)
+static void run_paced(uint64_t gap_us, size_t n, double scale, struct model_lstm_counters *c,
+		      double *share)
 {
 	g_autoptr(Model) m = test_model_new("lstm", BLOCKS, 0);
 	struct model_prediction out[64];
 	struct model_event ev = {.nblocks = 1};
 	double spent = 0.0;
 
+	model_set_cpu_scale(m, scale);
 	for (size_t i = 0; i < n; i++) {
 		struct model_lstm_counters before;
 
@@ -272,8 +274,8 @@ static void test_lstm_budget(void)
 	struct model_lstm_counters dense, boot;
 	double dense_share, boot_share;
 
-	run_paced(10, 200000, &dense, &dense_share);
-	run_paced(18000, 1100, &boot, &boot_share);
+	run_paced(10, 200000, 1.0, &dense, &dense_share);
+	run_paced(18000, 1100, 1.0, &boot, &boot_share);
 	g_test_message("dense: %" G_GUINT64_FORMAT " accesses fed to the net, %" G_GUINT64_FORMAT
 		       " skipped, %" G_GUINT64_FORMAT
 		       " updates, estimated CPU %.1f%%; boot: %" G_GUINT64_FORMAT
@@ -288,6 +290,26 @@ static void test_lstm_budget(void)
 	g_assert_cmpuint(boot.skipped, ==, 0);
 	g_assert_cmpuint(boot.train_steps, ==, boot.steps - 1);
 	g_assert_cmpfloat(boot_share, <, 0.02);
+}
+
+/*
+ * The learner measured its thread over its CPU cap and scaled the LSTM down: at the same
+ * read rate, fewer updates and less estimated CPU, in proportion.
+ */
+static void test_lstm_cpu_scale(void)
+{
+	struct model_lstm_counters full, eighth;
+	double full_share, eighth_share;
+
+	run_paced(500, 20000, 1.0, &full, &full_share);
+	run_paced(500, 20000, 1.0 / 8, &eighth, &eighth_share);
+	g_test_message("2000 reads/s: %" G_GUINT64_FORMAT " updates, %.2f%% at scale 1; %"
+		       G_GUINT64_FORMAT " updates, %.2f%% at 1/8",
+		       full.train_steps, 100.0 * full_share, eighth.train_steps,
+		       100.0 * eighth_share);
+	g_assert_cmpuint(eighth.train_steps, <, full.train_steps / 4);
+	g_assert_cmpfloat(eighth_share, <, full_share / 4);
+	g_assert_cmpfloat(eighth_share, <, 0.08 / 8 * 1.5);
 }
 
 /* Within its cap: smaller nets for smaller caps, inert below the least one. */
@@ -344,6 +366,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/model/lstm/corrupt", test_lstm_corrupt);
 	g_test_add_func("/model/lstm/other-shape", test_lstm_other_shape);
 	g_test_add_func("/model/lstm/budget", test_lstm_budget);
+	g_test_add_func("/model/lstm/cpu-scale", test_lstm_cpu_scale);
 	g_test_add_func("/model/lstm/memory", test_lstm_memory);
 	g_test_add_func("/model/lstm/random", test_lstm_random);
 	return g_test_run();

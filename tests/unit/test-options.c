@@ -44,6 +44,8 @@ static void test_defaults(void)
 	g_assert_true(g_str_has_prefix(o.state_dir, o.cache_dir));
 	g_assert_cmpuint(o.bg_bandwidth, ==, 12500000);
 	g_assert_cmpfloat(o.idle_cpu, ==, 0.25);
+	g_assert_cmpfloat(o.model_cpu, ==, 0.10);
+	g_assert_cmpuint(o.lstm_hidden, ==, 32);
 	options_clear(&o);
 }
 
@@ -52,7 +54,8 @@ static void test_learning_options(void)
 	const char *argv[] = {"-o",
 			      "prefetch=off,model=markov,model_memory=1M,critical_p=0.7,"
 			      "predictive_p=0.3,critical_window=500,bg_bandwidth=0,"
-			      "state_dir=/srv/state,idle_pressure=1,idle_cpu=0.5",
+			      "state_dir=/srv/state,idle_pressure=1,idle_cpu=0.5,model_cpu=0.2,"
+			      "lstm_hidden=64,lstm_vocab=128,lstm_train_every=4",
 			      "http://h/vm.raw", "/mnt", NULL};
 	struct options o;
 	g_autofree char *err = parse(&o, argv);
@@ -67,6 +70,10 @@ static void test_learning_options(void)
 	g_assert_cmpuint(o.bg_bandwidth, ==, 0);
 	g_assert_cmpfloat(o.idle_pressure, ==, 1.0);
 	g_assert_cmpfloat(o.idle_cpu, ==, 0.5);
+	g_assert_cmpfloat(o.model_cpu, ==, 0.2);
+	g_assert_cmpuint(o.lstm_hidden, ==, 64);
+	g_assert_cmpuint(o.lstm_vocab, ==, 128);
+	g_assert_cmpuint(o.lstm_train_every, ==, 4);
 	g_assert_cmpstr(o.state_dir, ==, "/srv/state");
 	options_clear(&o);
 }
@@ -131,6 +138,11 @@ static const struct bad_case bad_cases[] = {
 	{{"-o", "critical_p=1.5", "http://h/a", "/m"}, "critical_p: \"1.5\" is not a probability"},
 	{{"-o", "predictive_p=x", "http://h/a", "/m"}, "predictive_p"},
 	{{"-o", "idle_cpu=2", "http://h/a", "/m"}, "idle_cpu: \"2\" is not a probability"},
+	{{"-o", "model_cpu=0", "http://h/a", "/m"}, "model_cpu: \"0\" is under 0.01 of a core"},
+	{{"-o", "lstm_hidden=12", "http://h/a", "/m"}, "lstm_hidden: \"12\" is not a multiple of 8"},
+	{{"-o", "lstm_hidden=512", "http://h/a", "/m"}, "lstm_hidden: \"512\" is not a whole number"},
+	{{"-o", "lstm_vocab=4", "http://h/a", "/m"}, "lstm_vocab"},
+	{{"-o", "lstm_train_every=0", "http://h/a", "/m"}, "lstm_train_every"},
 	{{"-o", "model_memory=1K", "http://h/a", "/m"}, "model_memory: at least 64K"},
 	{{"-o", "bg_bandwidth=fast", "http://h/a", "/m"}, "bg_bandwidth: \"fast\" is not a size"},
 	{{"-o", "critical_window=-1", "http://h/a", "/m"}, "critical_window"},
