@@ -8,7 +8,9 @@
 #   app_s    AHEADFS-MARK-APP, the small python3/sqlite3 application done
 #   exit_s   qemu exited (the guest powers itself off), with --wait-exit;
 #            otherwise qemu is stopped as soon as the app marker is seen
-# and print them on one line: `ready_s=19.71 app_s=21.02 exit_s=22.40`.
+# and print them on one line: `ready_s=19.71 app_s=21.02 exit_s=22.40
+# start_epoch=1795645171.01` (the wall clock at qemu's start, to match the
+# origin's request log against the markers).
 #
 # TARGET is either a file (the image itself, or the image inside a mount) or a
 # qemu -drive spec for a block driver (e.g.
@@ -87,6 +89,7 @@ read -ra QEXTRA <<<"${BOOT_QEMU_EXTRA:-}"
 
 : >"$SERIAL"
 T0=$(now)
+START_EPOCH=$(date +%s.%N)
 timeout --kill-after=5 "$TIMEOUT" "$QEMU" -accel tcg -m 1024 -smp 1 \
 	-nodefaults -no-user-config -display none -monitor none -no-reboot \
 	-serial "file:$SERIAL" \
@@ -125,5 +128,5 @@ QPID=
 if grep -q -v 'terminating on signal' "$TMPD/qemu.err"; then
 	grep -v 'terminating on signal' "$TMPD/qemu.err" | sed 's/^/qemu: /' >&2
 fi
-echo "ready_s=$READY app_s=$APP exit_s=$EXIT"
+echo "ready_s=$READY app_s=$APP exit_s=$EXIT start_epoch=${START_EPOCH%??????}"
 [ "$READY" != fail ] && [ "$APP" != fail ]

@@ -173,6 +173,7 @@ def summarize(outdir):
         row["requests"] = median([number(r.get("requests")) for r in c["ok"]])
         row["bytes"] = median([number(r.get("bytes")) for r in c["ok"]])
         stats = {k: [] for k in STATS_KEYS}
+        fetch_x = []
         for r in c["ok"]:
             sf = r.get("stats_file")
             if not sf:
@@ -184,8 +185,13 @@ def summarize(outdir):
                 continue
             for k, names in STATS_KEYS.items():
                 stats[k].append(find_key(js, names))
+            # Fetched before the app marker per byte the guest read (boot only).
+            read = find_key(js, ["read_bytes"])
+            if number(r.get("app_bytes")) is not None and read:
+                fetch_x.append(number(r.get("app_bytes")) / read)
         for k in STATS_KEYS:
             row[k] = median(stats[k])
+        row["fetch_x"] = median(fetch_x)
         row["stats_seen"] = any(r.get("stats_file") for r in c["ok"])
         # A replay stopped by its time bound: its seconds are a lower bound.
         row["truncated"] = int(any(number(r.get("truncated")) for r in c["ok"]))
@@ -298,8 +304,9 @@ def write_markdown(outdir, table, settings):
             {k for r in rows for k in r if k.endswith("_s")})
         out += ["### %s: details" % wl, "",
                 "| setting | system | runs | " + " | ".join(metrics) +
-                " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB | load | note |",
-                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|---|"]
+                " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB"
+                " | fetched before app / read | load | note |",
+                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             aheadfs = r["system"].startswith("aheadfs")
             if aheadfs and r["runs_ok"] and not r["stats_seen"]:
@@ -314,7 +321,7 @@ def write_markdown(outdir, table, settings):
             note = "; ".join(x for x in (r["why"], r["notes"],
                                          "stopped at the time bound" if r["truncated"] else "")
                              if x)
-            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 setting_label(r["setting"]), SYSTEM_LABEL.get(r["system"], r["system"]),
                 r["runs_ok"],
                 " | ".join(fmt(r.get(m), 0 if m.startswith("ops") or m.endswith("IOPS") else 2)
@@ -322,7 +329,8 @@ def write_markdown(outdir, table, settings):
                 "-" if r["ratio"] is None else "%.2f" % r["ratio"],
                 fmt(r["requests"], 0),
                 fmt(r["bytes"] / 2**20 if r["bytes"] is not None else None),
-                hr, acc, wb, fmt(r["load"]), note.replace("|", "/")))
+                hr, acc, wb, "-" if r["fetch_x"] is None else "%.2fx" % r["fetch_x"],
+                fmt(r["load"]), note.replace("|", "/")))
         out.append("")
     if os.path.exists(os.path.join(outdir, "ready.png")):
         out += ["![time to ready](ready.png)", ""]
@@ -337,7 +345,8 @@ def write_csv(outdir, table):
         ratios += ["ratio_" + h for h in w["heads"] if "ratio_" + h not in ratios]
     cols = (["workload", "setting", "system", "runs_ok", "runs_failed"] + metrics +
             ["truncated", "ratio"] + ratios +
-            ["requests", "bytes", "hit_rate", "accuracy", "wasted_bytes", "load", "why", "notes"])
+            ["requests", "bytes", "hit_rate", "accuracy", "wasted_bytes", "fetch_x", "load", "why",
+             "notes"])
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
