@@ -69,6 +69,19 @@
  *   pending lookup     open addressing over ring sequence numbers, 4 probes; a slot whose
  *                      entry has left the ring is free
  *
+ * The first mount (nothing learned, contrib/bench/ablation.sh "boot-first": 9.60 s of
+ * stall against 9.25 s for the sequential expert alone).  Two things silenced the
+ * sequential expert, the only one with anything to say:
+ *   - the bar of the relative weighting was set by experts scored on a handful of sure
+ *     predictions (Markov: 4 in the whole boot), whose precision is the prior's 0.8; an
+ *     expert sets the bar once its precision weighs HYBRID_BAR_WEIGHT (~64 scored);
+ *   - calibration took the sequential expert's p >= 0.6 down to its measured ~0.4, into
+ *     the predictive tier, which yields to waiting demand.  A wrong sequential guess
+ *     costs one block of link time inside a range being fetched anyway; a right one saves
+ *     a round trip.  So while no expert has learned this session (model_learned_end_us
+ *     is 0) and the sequential expert is the best measured, its p stands, and the mix
+ *     fetches what it alone would (9.19 s; test /model/hybrid/first-mount-runs).
+ *
  * Confidence is the geometric mean of the mix's precision (of the blocks it output with
  * probability >= HYBRID_MIX_TRACK, the share then read) and its coverage (of the blocks
  * read, the share it had output): a mix that is right but silent is no more trusted than
@@ -100,6 +113,9 @@
 #define HYBRID_BLOCKS_PER_EVENT 256
 #define HYBRID_LONG_LEAD_US 1000000
 #define HYBRID_PROFILE_SCORED_MIN 256
+/* The weight of an expert's precision (decayed count of sure predictions scored, prior
+ * 2, at most 128) from which it sets the bar: about 64 predictions scored. */
+#define HYBRID_BAR_WEIGHT 50.0
 
 struct hybrid_expert {
 	struct model *model;
@@ -125,6 +141,7 @@ struct model_hybrid {
 	enum model_combine combine;
 	double best_log_weight; /* at the latest predict() */
 	double best_precision;	/* likewise */
+	bool learned;		/* likewise: an expert knows this session (learned_end_us) */
 	/* pending predictions: a ring of sequence numbers [head, tail) */
 	struct hybrid_pending *ring;
 	uint32_t ring_cap, head, tail;
@@ -392,6 +409,8 @@ static void hybrid_remember(struct model_hybrid *h, const struct model_predictio
 		pe->buckets |= 1ull << (HYBRID_BUCKETS * bit + (unsigned)bucket);
 }
 
+static uint64_t hybrid_learned_end_us(const struct model *m);
+
 static double hybrid_relative_weight(const struct model_hybrid *h, const struct hybrid_expert *x)
 {
 	double gap = h->best_precision - model_rate_get(&x->precision);
@@ -410,6 +429,13 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_PROFILE &&
 	    (lead_us >= HYBRID_LONG_LEAD_US || x->issued < HYBRID_PROFILE_SCORED_MIN))
 		return p;
+	/* Nothing learned about this session and the sequential expert the best measured:
+	 * its sure guesses go as they would alone (critical), not calibrated down into the
+	 * tier that yields to demand.  They are cheap: each extends a run being read.  See
+	 * the design above. */
+	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_SEQUENTIAL &&
+	    !h->learned && model_rate_get(&x->precision) >= h->best_precision)
+		return p;
 	if (h->combine == MODEL_COMBINE_HEDGE)
 		return p * exp(MIN(x->log_weight - h->best_log_weight, 0.0));
 	if (h->combine == MODEL_COMBINE_RELATIVE)
@@ -426,10 +452,14 @@ static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_
 
 	h->best_log_weight = -INFINITY;
 	h->best_precision = 0.0;
+	h->learned = hybrid_learned_end_us(m) != 0;
 	for (unsigned i = 0; i < h->nexperts; i++) {
 		h->best_log_weight = MAX(h->best_log_weight, h->experts[i].log_weight);
-		h->best_precision =
-		    MAX(h->best_precision, model_rate_get(&h->experts[i].precision));
+		/* An expert scored on a handful of sure predictions sets no bar: its
+		 * precision is mostly the prior's. */
+		if (h->experts[i].precision.total >= HYBRID_BAR_WEIGHT)
+			h->best_precision =
+			    MAX(h->best_precision, model_rate_get(&h->experts[i].precision));
 	}
 	for (unsigned i = 0; i < h->nexperts; i++) {
 		struct hybrid_expert *x = &h->experts[i];
