@@ -7,7 +7,7 @@
  * range request per run of absent blocks, drops the lock, and waits.
  *
  * Readahead: a reader that streams gets the blocks after it requested before it asks,
- * in requests of up to RA_REQUEST_BYTES at prefetch priority; readahead.c holds the
+ * in requests of readahead_request_blocks() at prefetch priority; readahead.c holds the
  * policy (shared with `aheadfsctl replay`). Misses on the way still go out as demand,
  * which the origin starts before any prefetch.
  */
@@ -25,7 +25,8 @@
 #include "aheadfs/readahead.h"
 #include "aheadfs/s3.h"
 
-#define RA_REQUEST_BYTES (UINT64_C(2) << 20)
+/* Prefetches the model chose are requested in pieces of at most this size. */
+#define PREFETCH_REQUEST_BYTES (UINT64_C(2) << 20)
 
 /*
  * One range request covering blocks [first, first + count). Its bytes stream straight
@@ -350,11 +351,16 @@ static int image_plan_locked(struct image *img, struct block_span span, GPtrArra
 	return 0;
 }
 
-/* Start prefetch fetches for absent blocks of [from, to), in chunks. Locked. */
-static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to, int source,
-				  GPtrArray *starts)
+/* A model prefetch's largest request, in blocks. */
+static uint64_t image_prefetch_chunk(const struct image *img)
 {
-	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, UINT64_C(1)));
+	return MIN(img->max_request_blocks, MAX(PREFETCH_REQUEST_BYTES >> img->shift, UINT64_C(1)));
+}
+
+/* Start prefetch fetches for absent blocks of [from, to), in `chunk`s. Locked. */
+static void image_prefetch_locked(struct image *img, uint64_t from, uint64_t to, int source,
+				  uint64_t chunk, GPtrArray *starts)
+{
 	uint64_t b = from, e;
 
 	while (b < to) {
@@ -380,7 +386,8 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 		return;
 	n = readahead_follow(&img->ra, span.first, span.first + span.count, &from);
 	if (n > 0)
-		image_prefetch_locked(img, from, from + n, IMAGE_SOURCE_READAHEAD, starts);
+		image_prefetch_locked(img, from, from + n, IMAGE_SOURCE_READAHEAD,
+				      readahead_request_blocks(&img->ra), starts);
 }
 
 /*
@@ -717,7 +724,7 @@ size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, si
 uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices, size_t n)
 {
 	g_autoptr(GPtrArray) starts = g_ptr_array_new();
-	uint64_t chunk = MIN(img->max_request_blocks, MAX(RA_REQUEST_BYTES >> img->shift, UINT64_C(1)));
+	uint64_t chunk = image_prefetch_chunk(img);
 	uint64_t bytes = 0;
 	size_t i = 0;
 
@@ -730,7 +737,7 @@ uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices
 		       choices[j].block == choices[j - 1].block + 1)
 			j++;
 		image_prefetch_locked(img, choices[i].block, choices[j - 1].block + 1,
-				      (int)choices[i].tier, starts);
+				      (int)choices[i].tier, chunk, starts);
 		i = j;
 	}
 	g_mutex_unlock(&img->lock);
@@ -758,7 +765,8 @@ uint64_t image_fill(struct image *img, uint64_t quota)
 			img->fill_cursor = nblocks;
 			break;
 		}
-		image_prefetch_locked(img, b, e, PREFETCH_TIER_BACKGROUND, starts);
+		image_prefetch_locked(img, b, e, PREFETCH_TIER_BACKGROUND,
+				      image_prefetch_chunk(img), starts);
 		want -= MIN(want, e - b);
 		img->fill_cursor = e;
 	}

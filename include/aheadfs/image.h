@@ -47,7 +47,8 @@ struct image_config {
 	const struct origin_info *info; /* copied */
 	struct store *store;		/* owned by the image from now on */
 	struct origin *origin;		/* shared, not owned */
-	uint64_t max_request_bytes;	/* largest single range GET */
+	uint64_t max_request_bytes;	/* largest demand or model-prefetch range GET (readahead:
+					   readahead_request_blocks()) */
 	bool readahead;			/* fetch ahead of streaming readers */
 	struct link *link;		/* fed with every finished transfer; may be NULL */
 	image_access_fn on_access;	/* may be NULL */

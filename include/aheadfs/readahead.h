@@ -13,6 +13,7 @@
 struct readahead {
 	uint64_t start;	  /* window of a new stream, blocks */
 	uint64_t max;	  /* the window's cap, blocks */
+	uint64_t request; /* the smallest piece a window is requested in, blocks */
 	uint64_t nblocks; /* the image's end */
 	uint64_t expect;  /* block a streaming reader reads next */
 	/* blocks kept requested ahead of it; 0: not streaming. Written with an atomic
@@ -30,6 +31,13 @@ void readahead_init(struct readahead *ra, uint64_t nblocks, unsigned shift);
  * in flight.
  */
 uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, uint64_t *from);
+
+/*
+ * The size of one readahead request now, in blocks: RA_REQUEST_BYTES (2 MiB) while the
+ * window is small, a quarter of the window once it is larger (8 MiB at the cap). Only
+ * a long stream gets it, so it is not held to the mount's demand cap (max_request_bytes).
+ */
+uint64_t readahead_request_blocks(const struct readahead *ra);
 
 /* Whether a reader streams now (the window is open); safe without the caller's lock. */
 static inline int readahead_streaming(const struct readahead *ra)

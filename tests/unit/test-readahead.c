@@ -40,7 +40,7 @@ static void test_window_grows_at_refills_only(void)
 
 	readahead_init(&ra, NBLOCKS, SHIFT);
 	rd(&ra, 0 + 10, 1, &from);
-	/* A long stream of 1-block reads: the window doubles at each refill up to 16 MiB,
+	/* A long stream of 1-block reads: the window doubles at each refill up to 32 MiB,
 	 * requests are contiguous, and never run more than a window past the reader. */
 	for (uint64_t b = 11; b < 11 + 2000; b++) {
 		n = rd(&ra, b, 1, &from);
@@ -54,12 +54,48 @@ static void test_window_grows_at_refills_only(void)
 		window_was = ra.window;
 		g_assert_cmpuint(requested_to - read_to, <=, ra.window);
 	}
-	g_assert_cmpuint(ra.window, ==, 256); /* 16 MiB of 64 KiB blocks */
+	g_assert_cmpuint(ra.window, ==, 512); /* 32 MiB of 64 KiB blocks */
 	/* five reads of a small file open only the first window (the old rule: 16 MiB) */
 	readahead_init(&ra, NBLOCKS, SHIFT);
 	for (uint64_t b = 500; b < 505; b++)
 		rd(&ra, b, 1, &from);
 	g_assert_cmpuint(ra.window, <=, 16);
+}
+
+static void test_request_size(void)
+{
+	struct readahead ra;
+	uint64_t from, n;
+
+	/* No stream, a new one, a short one: 2 MiB requests (32 blocks). */
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
+	for (uint64_t b = 500; b < 520; b++)
+		rd(&ra, b, 2, &from);
+	g_assert_cmpuint(ra.window, <=, 128);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
+	/* Random reads never open a window, so never get larger requests. */
+	for (uint64_t i = 0; i < 1000; i++) {
+		rd(&ra, (i * 7919) % NBLOCKS, 1, &from);
+		g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
+	}
+	/* A long stream: a quarter of the window, 8 MiB at the 32 MiB cap, so that a refill
+	 * (half the window) is two requests. */
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	for (uint64_t b = 1000, was = 0; b < 3000; b += 2, was = ra.window) {
+		n = rd(&ra, b, 2, &from);
+		g_assert_cmpuint(readahead_request_blocks(&ra), ==, MAX(ra.window / 4, 32));
+		if (n > 0 && was == 512)
+			g_assert_cmpuint(n, <=, 2 * readahead_request_blocks(&ra) + 2);
+	}
+	g_assert_cmpuint(ra.window, ==, 512);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 128);
+	/* It ends: back to 2 MiB. */
+	rd(&ra, 90000, 2, &from);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
+	/* Large blocks: never less than one block. */
+	readahead_init(&ra, 100, 22);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 1);
 }
 
 static void test_out_of_order_within_window(void)
@@ -96,6 +132,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/readahead/stream-starts-on-second-read", test_stream_starts_on_second_read);
 	g_test_add_func("/readahead/window-grows-at-refills-only", test_window_grows_at_refills_only);
+	g_test_add_func("/readahead/request-size", test_request_size);
 	g_test_add_func("/readahead/out-of-order-within-window", test_out_of_order_within_window);
 	g_test_add_func("/readahead/image-end", test_image_end);
 	return g_test_run();
