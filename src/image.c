@@ -32,11 +32,17 @@
  * One range request covering blocks [first, first + count). Its bytes stream straight
  * into the cache file as they arrive (no buffer, no extra copy); only when the cache
  * cannot take them (disk full) are they kept in req.buf for the waiting readers.
+ *
+ * Blocks land as they arrive: once a block's last byte is in the cache file it is marked
+ * present and leaves the inflight table, and readers that wanted only blocks up to it go
+ * on, without waiting for the rest of the request. A reader behind an 8 MiB readahead
+ * at 50 Mbit/s would otherwise wait 1.3 s for a block that came in the first 10 ms.
  */
 struct fetch {
 	struct origin_request req;
 	struct image *img;
 	uint64_t first, count;
+	uint64_t landed; /* blocks [first, first + landed) are cached; under img->lock */
 	int refs;    /* waiters + the origin's; protected by img->lock */
 	bool done;   /* protected by img->lock */
 	int err;     /* valid once done */
@@ -207,6 +213,45 @@ static void image_log_failure(struct image *img, struct fetch *f, int err, const
 			  img->shown_url, f->req.length, f->req.offset, reason);
 }
 
+/* Ahead-fetched blocks [from, to) of f arrived: count them for the tier. Origin thread. */
+static void fetch_count_ahead(struct fetch *f, uint64_t from, uint64_t to)
+{
+	struct image *img = f->img;
+	uint64_t lo = MIN(from << img->shift, f->req.length);
+	uint64_t hi = MIN(to << img->shift, f->req.length);
+
+	if (f->source == FETCH_DEMAND || from >= to)
+		return;
+	/* Marked before the waiters wake, so a late reader finds them as used. */
+	for (uint64_t b = f->first + from; b < f->first + to; b++)
+		blockmap_set(img->ahead[f->source], b);
+	stats_add(&img->stats.ahead_blocks[f->source], to - from);
+	stats_add(&img->stats.ahead_bytes[f->source], hi - lo);
+}
+
+/*
+ * The first `bytes` of f are in the cache file: mark the whole blocks among them present
+ * and wake their readers. A retry writes from 0 again; blocks already landed stay landed
+ * (same validator, same bytes). Origin thread.
+ */
+static void fetch_land(struct fetch *f, uint64_t bytes)
+{
+	struct image *img = f->img;
+	uint64_t whole = bytes >= f->req.length ? f->count : bytes >> img->shift;
+	uint64_t from = f->landed; /* only the origin thread writes it */
+
+	if (whole <= from)
+		return;
+	store_mark(img->store, f->first + from, whole - from);
+	fetch_count_ahead(f, from, whole);
+	g_mutex_lock(&img->lock);
+	for (uint64_t b = f->first + from; b < f->first + whole; b++)
+		g_hash_table_remove(img->inflight, BLOCK_KEY(b));
+	f->landed = whole;
+	g_cond_broadcast(&img->cond);
+	g_mutex_unlock(&img->lock);
+}
+
 /* origin_sink_fn: runs on the origin thread. */
 static int fetch_sink(struct origin_request *req, uint64_t at, const void *data, size_t len)
 {
@@ -217,8 +262,10 @@ static int fetch_sink(struct origin_request *req, uint64_t at, const void *data,
 	if (f->cached) {
 		int r = store_pwrite(img->store, req->offset + at, data, len);
 
-		if (r == 0)
+		if (r == 0) {
+			fetch_land(f, at + len);
 			return 0;
+		}
 		/* The cache cannot take it (disk full): keep the bytes for the readers. */
 		stats_add(&img->stats.uncached_fetches, 1);
 		if (log_ratelimit_allow(&full_log))
@@ -245,7 +292,7 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 		link_observe(img->link, req->length, (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us,
 			     req->sharing);
 	if (err == 0 && f->cached)
-		store_mark(img->store, f->first, f->count);
+		fetch_land(f, req->length); /* normally landed already, as the bytes came */
 	else if (err)
 		image_log_failure(img, f, err, reason);
 	if (f->source != FETCH_DEMAND) {
@@ -253,17 +300,13 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 		if (f->source == PREFETCH_TIER_BACKGROUND)
 			__atomic_fetch_sub(&img->stats.bg_inflight_bytes, req->length,
 					   __ATOMIC_RELAXED);
-		if (err == 0) {
-			/* Marked before the waiters wake, so a late reader finds them as used. */
-			for (uint64_t b = f->first; b < f->first + f->count; b++)
-				blockmap_set(img->ahead[f->source], b);
-			stats_add(&img->stats.ahead_blocks[f->source], f->count);
-			stats_add(&img->stats.ahead_bytes[f->source], req->length);
-		}
+		/* In memory (disk full): they count as fetched, though not cached. */
+		if (err == 0 && !f->cached)
+			fetch_count_ahead(f, f->landed, f->count);
 	}
 
 	g_mutex_lock(&img->lock);
-	for (uint64_t b = f->first; b < f->first + f->count; b++)
+	for (uint64_t b = f->first + f->landed; b < f->first + f->count; b++)
 		g_hash_table_remove(img->inflight, BLOCK_KEY(b));
 	f->done = true;
 	f->err = err == -ESTALE || err == -ECANCELED ? -EIO : err;
@@ -418,6 +461,16 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 	return 0;
 }
 
+/* The blocks of f that the read of `out` needs have all landed. Locked. */
+static bool fetch_landed_for_locked(const struct image *img, const struct fetch *f,
+				    const struct image_extent *out)
+{
+	struct block_span span = range_blocks(img->info.size, img->shift, out->offset, out->length);
+	uint64_t need_end = MIN(f->first + f->count, span.first + span.count);
+
+	return f->source != FETCH_EVICT && f->first + f->landed >= need_end;
+}
+
 static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *out)
 {
 	bool all_cached = true;
@@ -427,8 +480,10 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 	for (guint i = 0; i < waits->len; i++) {
 		struct fetch *f = waits->pdata[i];
 
-		while (!f->done)
+		while (!f->done && !fetch_landed_for_locked(img, f, out))
 			g_cond_wait(&img->cond, &img->lock);
+		if (!f->done)
+			continue; /* what this read needs is cached; the rest is still coming */
 		/* -EAGAIN (an eviction passed by) only matters when nothing failed. */
 		if (f->err && (!err || err == -EAGAIN))
 			err = f->err;
