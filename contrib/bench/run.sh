@@ -2,6 +2,7 @@
 # run.sh [--quick] [--systems a,b] [--settings RTT/MBIT,...] [--workloads w,...]
 #        [--runs N] [--loop-runs N] [--out DIR] [--timeout S] [--fio-runtime S]
 #        [--replay-seconds S] [--repeat-max-x X] [--aux-settings RTT/MBIT,...|all]
+#        [--stall-s S]
 #
 # The benchmark runner: every system under test (systems/*.sh) against every
 # workload (boot.sh, loopapp.sh, fio.sh, replay.sh) behind the same origin
@@ -24,7 +25,9 @@
 # fio's four phases run --fio-runtime seconds each at most (default 4); a
 # replay stops after --replay-seconds (default 8).  fio and the replays run
 # at the --aux-settings only (full: 20/200; "all": every setting), which
-# keeps the full run within its hour (README.md, "Time budget").
+# keeps the full run within its hour (README.md, "Time budget").  A boot
+# whose disk is stuck (no loopback traffic and an idle qemu for --stall-s
+# seconds, default 45; 0: off; see boot.sh) is stopped before --timeout.
 # Each setting gets one origin, started here and killed by PID on every exit
 # path; every system is brought up fresh for every run and torn down after it.
 # aheadfs-learned learns from aheadfs-cold's first run of each workload and
@@ -44,6 +47,7 @@ RUNS=3
 LOOP_RUNS=1
 OUT=
 TIMEOUT=300
+STALL_S=45
 QUICK=0
 FIO_RUNTIME=4
 REPLAY_MAX_S=8
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--loop-runs) LOOP_RUNS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
+	--stall-s) STALL_S=$2; shift 2 ;;
 	--fio-runtime) FIO_RUNTIME=$2; shift 2 ;;
 	--replay-seconds) REPLAY_MAX_S=$2; shift 2 ;;
 	--repeat-max-x) REPEAT_MAX_X=$2; shift 2 ;;
@@ -243,7 +248,8 @@ run_one() {
 		reason="up failed: $(last_words "$STATE/up.err")"
 	else
 		case $wl in
-		boot) set -- "$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" --log "$OUT/logs/$tag.serial" "$target" ;;
+		boot) set -- "$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" --log "$OUT/logs/$tag.serial" \
+			--stall-s "$STALL_S" "$target" ;;
 		loop) set -- "$BENCH_DIR/loopapp.sh" --timeout "$TIMEOUT" "$target" ;;
 		# fio's four phases stop by themselves (--runtime); the timeout
 		# is for a read that never returns.
@@ -276,7 +282,9 @@ run_one() {
 		fi
 		if [ "$rc" != 0 ] && [ -z "$reason" ]; then
 			reason="$wl failed: $(last_words "$STATE/wl.err")"
-			if [ "$wl" = boot ]; then
+			if [ "$wl" = boot ] && grep -q 'stalled' "$STATE/wl.err"; then
+				reason="no marker: $(grep -m 1 'stalled' "$STATE/wl.err" | sed 's/^boot.sh: //')"
+			elif [ "$wl" = boot ]; then
 				reason="no marker: $(guest_words "$OUT/logs/$tag.serial")"
 			fi
 			if ! "$script" alive "$STATE"; then

@@ -18,7 +18,7 @@
 /* The smallest scale: the LSTM keeps learning, slowly, when the rest alone is over. */
 #define CPU_BUDGET_SCALE_MIN (1.0 / 64)
 /* Measurement window. */
-#define CPU_BUDGET_WINDOW_US (2 * 1000 * 1000)
+#define CPU_BUDGET_WINDOW_US (1000 * 1000)
 
 struct cpu_budget {
 	double cap;	   /* share of one core, 0..1 */

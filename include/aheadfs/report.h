@@ -16,7 +16,7 @@
  *                   "model": { name, confidence, entropy, bytes, events, dropped_events,
  *                              state_loaded, heat_entries, heat_bytes,
  *                              cpu_share, cpu_scale } }, ... ] }
- *   cpu_share = the learner thread's measured CPU over the last 2 s, share of one core
+ *   cpu_share = the learner thread's measured CPU over the last 1 s, share of one core
  *   cpu_scale = the part of the LSTM's budget it keeps under model_cpu (1 = all)
  *
  *   accuracy = blocks fetched ahead and then read / blocks fetched ahead
