@@ -19,8 +19,6 @@ void cpu_budget_init(struct cpu_budget *b, double cap)
 
 bool cpu_budget_update(struct cpu_budget *b, uint64_t now_us, uint64_t cpu_ns)
 {
-	double old = b->scale;
-
 	if (!b->started || now_us < b->start_us || cpu_ns < b->start_ns) {
 		b->started = true;
 		b->start_us = now_us;
@@ -37,5 +35,5 @@ bool cpu_budget_update(struct cpu_budget *b, uint64_t now_us, uint64_t cpu_ns)
 	else if (b->share < b->cap * CPU_BUDGET_GROW_BELOW)
 		b->scale *= CPU_BUDGET_GROW;
 	b->scale = CLAMP(b->scale, CPU_BUDGET_SCALE_MIN, 1.0);
-	return b->scale != old;
+	return true;
 }

@@ -255,20 +255,27 @@ static gboolean learner_save_image(struct learner_image *li)
 	return ok;
 }
 
-/* Of what the sources in @mask fetched ahead, the share used; -1 until enough is known. */
-static double image_accuracy(const struct image_stats *s, unsigned mask)
+/* Blocks the sources in @mask fetched ahead, and of those, how many were then read. */
+static void image_ahead_counts(const struct image_stats *s, unsigned mask, uint64_t *ahead,
+			       uint64_t *used)
 {
-	uint64_t ahead = 0, used = 0;
-
+	*ahead = *used = 0;
 	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
 		if (!(mask & (1u << i)))
 			continue;
-		ahead += stats_get(&s->ahead_blocks[i]);
-		used += stats_get(&s->ahead_used_blocks[i]);
+		*ahead += stats_get(&s->ahead_blocks[i]);
+		*used += stats_get(&s->ahead_used_blocks[i]);
 	}
-	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
 }
 
+/* Of what the sources in @mask fetched ahead, the share used; -1 until enough is known. */
+static double image_accuracy(const struct image_stats *s, unsigned mask)
+{
+	uint64_t ahead, used;
+
+	image_ahead_counts(s, mask, &ahead, &used);
+	return ahead < ACCURACY_MIN_BLOCKS ? -1.0 : (double)used / (double)ahead;
+}
 
 static uint64_t cached_bytes(struct learner_image *li)
 {
@@ -391,14 +398,9 @@ static void learner_summary(struct learner *l)
 	for (guint i = 0; i < l->images->len; i++) {
 		struct learner_image *li = l->images->pdata[i];
 		const struct image_stats *s = image_stats(li->img);
-		uint64_t ahead = 0, used = 0;
+		uint64_t ahead, used;
 
-		for (int t = 0; t < IMAGE_N_SOURCES; t++) {
-			if (!(IMAGE_PREDICTION_SOURCES & (1u << t)))
-				continue;
-			ahead += stats_get(&s->ahead_blocks[t]);
-			used += stats_get(&s->ahead_used_blocks[t]);
-		}
+		image_ahead_counts(s, IMAGE_PREDICTION_SOURCES, &ahead, &used);
 		log_info("%s: %" G_GUINT64_FORMAT " reads, %" G_GUINT64_FORMAT " hits, %" G_GUINT64_FORMAT
 			 " misses, %" G_GUINT64_FORMAT " late; predicted and fetched %" G_GUINT64_FORMAT
 			 " blocks, %" G_GUINT64_FORMAT " used; %.1f%% local; confidence %.2f",
@@ -444,15 +446,22 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Measured CPU over the cap: the models' elastic work (the LSTM) gets less of it. */
+/*
+ * Measured CPU over the cap: the models' elastic work (the LSTM) gets less of it. The
+ * models and the stats hear of it once per budget window, not at every tick.
+ */
 static void learner_pace_cpu(struct learner *l, uint64_t now)
 {
-	if (cpu_budget_update(&l->cpu, now, thread_cpu_ns()))
+	double before = l->cpu.scale;
+
+	if (!cpu_budget_update(&l->cpu, now, thread_cpu_ns()))
+		return;
+	if (l->cpu.scale != before)
 		for (guint i = 0; i < l->images->len; i++)
 			model_set_cpu_scale(((struct learner_image *)l->images->pdata[i])->model,
 					    l->cpu.scale);
 	g_mutex_lock(&l->lock);
-	l->cpu_share = MAX(l->cpu.share, 0.0);
+	l->cpu_share = l->cpu.share;
 	l->cpu_scale = l->cpu.scale;
 	g_mutex_unlock(&l->lock);
 }

@@ -34,7 +34,8 @@ void cpu_budget_init(struct cpu_budget *b, double cap);
 /*
  * The thread has used @cpu_ns of CPU in total by wall time @now_us. At the end of each
  * window: over the cap, the scale shrinks in proportion (with 10% to spare); under 70% of
- * it, the scale grows by a quarter, up to 1. Returns true when the scale changed.
+ * it, the scale grows by a quarter, up to 1. Returns true when a window ended (share and
+ * scale are new; the scale may be the same).
  */
 bool cpu_budget_update(struct cpu_budget *b, uint64_t now_us, uint64_t cpu_ns);
 

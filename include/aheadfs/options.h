@@ -44,11 +44,11 @@ struct options {
 	uint64_t bg_bandwidth;	   /* background fill, bytes/s; 0 = off */
 	uint64_t cache_size;	   /* bytes the cache may hold, all images; 0 = unbounded */
 	double idle_pressure;	   /* host pressure under which the host counts as idle */
+	double idle_cpu;	   /* ... and others' CPU share under which it does */
 	double model_cpu;	   /* the learner thread's CPU cap, share of one core */
 	unsigned lstm_hidden;	   /* LSTM hidden units, 8..256 by 8 */
 	unsigned lstm_vocab;	   /* LSTM delta classes, 8..1024 */
 	unsigned lstm_train_every; /* at most one LSTM update per N accesses */
-	double idle_cpu;	   /* ... and others' CPU share under which it does */
 	/*
 	 * Sign every request with SigV4, or NULL. Set when an image is s3:// (credentials
 	 * from credentials_file= or the AWS_* environment) or credentials_file= is given.
