@@ -116,12 +116,9 @@ STALL_TICKS=$(($(getconf CLK_TCK) / 10)) # 10% of a core for a second
 last_size=-1 last_ticks=0 quiet_since=$T0 polls=0
 # qemu_ticks: utime + stime of qemu, the child of the timeout(1) in QPID.
 qemu_ticks() {
-	local q rest
-	q=$(cat "/proc/$QPID/task/$QPID/children" 2>/dev/null) || return 1
-	q=${q%% *}
-	rest=$(cat "/proc/$q/stat" 2>/dev/null) || return 1
-	rest=${rest##*) }
-	awk '{ print $12 + $13 }' <<<"$rest"
+	local q
+	q=$(first_child "$QPID") || return 1
+	proc_ticks "/proc/$q/stat"
 }
 # lo_bytes: bytes received on the loopback interface so far.
 lo_bytes() { awk -F'[: ]+' '$2 == "lo" { print $3 }' /proc/net/dev; }

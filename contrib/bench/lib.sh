@@ -93,6 +93,24 @@ fuse_unmount() {
 	fusermount3 -uz "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true
 }
 
+# proc_ticks FILE: utime + stime (fields 14 and 15) of a /proc stat file.  The
+# name in field 2 may hold spaces, so the fields are counted after its ')'.
+proc_ticks() {
+	local rest
+	rest=$(cat "$1" 2>/dev/null) || return 1
+	rest=${rest##*) }
+	awk '{ print $12 + $13 }' <<<"$rest"
+}
+
+# first_child PID: PID's first child (the program a timeout(1) we started runs).
+first_child() {
+	local p
+	# no newline at the end of this file: read(1) would fail on it
+	p=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
+	p=${p%% *}
+	[ -n "$p" ] && printf '%s\n' "$p"
+}
+
 # kill_pid PID [GRACE]: TERM the process we started, KILL it after GRACE s.
 kill_pid() {
 	local pid=$1 grace=${2:-5} i

@@ -71,23 +71,9 @@ origin_start "$WORK/origin" "$WORK/www" "$RTT" "$MBIT" "$WORK/origin/requests.lo
 URL=http://127.0.0.1:$ORIGIN_PORT/debian.raw
 log "origin on port $ORIGIN_PORT ($RTT ms, $MBIT Mbit), aheadfs $AHEADFS"
 
-# ticks FILE: utime + stime (fields 14 and 15) of a /proc stat file.  The name
-# in field 2 may hold spaces, so the fields are counted after its ')'.
-ticks() {
-	local rest
-	rest=$(cat "$1") || return 1
-	rest=${rest##*) }
-	awk '{ print $12 + $13 }' <<<"$rest"
-}
-
 # daemon_pid: aheadfs's PID, the child of the timeout(1) that start_bounded ran.
 daemon_pid() {
-	local t p
-	t=$(cat "$WORK/fs/aheadfs.pid")
-	# no newline at the end of this file: read(1) would fail on it
-	p=$(cat "/proc/$t/task/$t/children") || return 1
-	p=${p%% *}
-	[ -n "$p" ] && printf '%s\n' "$p"
+	first_child "$(cat "$WORK/fs/aheadfs.pid")"
 }
 
 # learn_tid PID: the TID of PID's thread named aheadfs-learn.
@@ -114,8 +100,8 @@ one_boot() {
 	pid=$(daemon_pid) || die "$name: no aheadfs process"
 	wait_for 10 learn_tid "$pid" || die "$name: no aheadfs-learn thread in $pid"
 	tid=$(learn_tid "$pid")
-	l0=$(ticks "/proc/$pid/task/$tid/stat")
-	p0=$(ticks "/proc/$pid/stat")
+	l0=$(proc_ticks "/proc/$pid/task/$tid/stat")
+	p0=$(proc_ticks "/proc/$pid/stat")
 	t0=$(now)
 	if [ "$name" = seq ]; then
 		result=$(timeout "$TIMEOUT" dd if="$MNT/debian.raw" of=/dev/null bs=1M 2>&1 |
@@ -125,8 +111,8 @@ one_boot() {
 		result=$("$BENCH_DIR/boot.sh" --timeout "$TIMEOUT" "$MNT/debian.raw") || true
 	fi
 	t1=$(now)
-	l1=$(ticks "/proc/$pid/task/$tid/stat") || die "$name: learner thread gone"
-	p1=$(ticks "/proc/$pid/stat") || die "$name: aheadfs gone"
+	l1=$(proc_ticks "/proc/$pid/task/$tid/stat") || die "$name: learner thread gone"
+	p1=$(proc_ticks "/proc/$pid/stat") || die "$name: aheadfs gone"
 	load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)
 	wall=$(elapsed "$t0" "$t1")
 	fuse_down "$WORK/fs" aheadfs "$MNT"
