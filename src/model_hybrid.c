@@ -60,20 +60,35 @@
  *   P6               59.8            102.8                 59.8
  *   OLTP             15.0            5.7                   5.6
  *
- * Nearer than that the window is a fair judge, and the rule would cost the boots workload
- * above 0.005 of F1.  "Far" is relative to the window: a lead of more than
- * hybrid_window events at the recent pace (model_pace) is beyond what the window sees,
- * whatever the clock says.  On an ARC trace replayed back to back, 64 events pass in
- * milliseconds, and the profile's predictions a few hundred ms ahead were judged (and
- * cut) by the window: P6, 50.9 s of stall -> 50.0 s (profile alone 49.1 s).  The
- * synthetic workloads of test-model-hybrid predict 32 gaps ahead, inside the window, and
- * do not change.  cloudPhysicsIO is still lost: the other experts add 120 MiB of
- * waste for no coverage the profile lacks (0.944 against 0.941).
+ * "Far" is relative to the window: a lead of more than hybrid_window events at the recent
+ * pace (model_pace) is beyond what the window sees, whatever the clock says.  On an ARC
+ * trace replayed back to back, 64 events pass in milliseconds, and the profile's
+ * predictions a few hundred ms ahead were judged (and cut) by the window: P6, 50.9 s of
+ * stall -> 50.0 s (profile alone 49.1 s).
+ *
+ * Nearer than that, the profile's p is calibrated like the others' but not weighed
+ * against them (the relative weight below): its precision there still measures order,
+ * and on P6 the LSTM's few sure guesses (precision 0.73 against the profile's 0.08) set a
+ * bar that took the profile's near predictions under HYBRID_Q_MIN.  Dropped, they were
+ * not fetched, where alone the prefetcher fetches them as critical (critical_window):
+ * P6 49.70 s -> 49.28 s of stall (profile alone 49.10).  Kept at the profile's own p
+ * instead, P6 came to 49.05 s, but the boots workload here lost 0.005 of F1 to Markov
+ * (calibrated: 0.003) and P3 lost 0.3% to the profile alone.
  *
  *   pending entry      block, event issued, deadline, mask of experts (bit 7: the mix),
  *                      mask already credited, per expert the set of buckets it used
  *   pending lookup     open addressing over ring sequence numbers, 4 probes; a slot whose
  *                      entry has left the ring is free
+ *
+ * Blocks read this session are cached (the read path keeps what it reads), so guessing
+ * that one is read again saves nothing: such predictions are passed on (the caller drops
+ * what it has) but not scored.  Scored, they made the sequential expert and Markov look
+ * sure on P6, whose reader re-reads a loop from its cache, and their fresh guesses,
+ * mostly wrong, went out with that weight.  A miss on blocks all read before proves the
+ * caller does not keep them (no cache, a full disk, eviction): from then on, for the
+ * session, everything is scored again.  One bit per image block; above an eighth of the
+ * memory cap (a 16 MiB cap: 16M blocks, 1 TiB at 64 KiB) nothing is left out.
+ * contrib/bench/REPLAY.md, section 5, has the measurements.
  *
  * The first mount (nothing learned, contrib/bench/ablation.sh "boot-first": 9.60 s of
  * stall against 9.25 s for the sequential expert alone).  Two things silenced the
@@ -119,6 +134,8 @@
 #define HYBRID_BLOCKS_PER_EVENT 256
 #define HYBRID_LONG_LEAD_US 1000000
 #define HYBRID_PROFILE_SCORED_MIN 256
+/* The largest share of the memory cap the blocks-read-this-session bitmap may take. */
+#define HYBRID_READ_MAP_SHARE 8
 /* The weight of an expert's precision (decayed count of sure predictions scored, prior
  * 2, at most 128) from which it sets the bar: about 64 predictions scored. */
 #define HYBRID_BAR_WEIGHT 50.0
@@ -155,6 +172,11 @@ struct model_hybrid {
 	uint32_t lookup_cap;
 	uint64_t now_us; /* time of the latest event */
 	struct model_pace pace; /* between events: how far ahead the window sees */
+	/* Blocks read this session, one bit each; NULL when the bitmap would take more than
+	 * HYBRID_READ_MAP_SHARE of the memory cap (then nothing is left out). */
+	uint64_t *session_read;
+	size_t session_read_words;
+	bool reads_uncached; /* a re-read missed this session: reads are not (all) kept */
 	struct model_rate mix_precision, mix_coverage;
 	struct model_prediction *buf;
 	struct model_candidates cand;
@@ -173,6 +195,40 @@ static const struct model_hybrid *hybrid_of_const(const struct model *m)
 static int hybrid_bucket(double p)
 {
 	return p < 0.1 ? 0 : p < 0.3 ? 1 : p < 0.5 ? 2 : p < 0.7 ? 3 : p < 0.9 ? 4 : 5;
+}
+
+/* Read this session: cached, so a prediction of it can save nothing. */
+static bool hybrid_read_before(const struct model_hybrid *h, uint64_t block)
+{
+	return !h->reads_uncached && block / 64 < h->session_read_words &&
+	       (h->session_read[block / 64] >> (block % 64) & 1);
+}
+
+static bool hybrid_all_read_before(const struct model_hybrid *h, uint64_t first, uint64_t count)
+{
+	for (uint64_t b = first; b < first + count; b++)
+		if (!hybrid_read_before(h, b))
+			return false;
+	return true;
+}
+
+static void hybrid_mark_read(struct model_hybrid *h, const struct model_event *ev)
+{
+	uint64_t first = ev->block, count = MAX(ev->nblocks, 1u);
+
+	/* Every block of a miss read before: the caller does not keep what is read (no
+	 * cache, a full disk, or eviction), so re-reads are worth predicting again. */
+	if (ev->kind == MODEL_ACCESS_MISS && hybrid_all_read_before(h, first, count))
+		h->reads_uncached = true;
+	for (uint64_t b = first; b < first + count && b / 64 < h->session_read_words; b++)
+		h->session_read[b / 64] |= UINT64_C(1) << (b % 64);
+}
+
+static void hybrid_forget_read(struct model_hybrid *h)
+{
+	if (h->session_read)
+		memset(h->session_read, 0, h->session_read_words * sizeof(*h->session_read));
+	h->reads_uncached = false;
 }
 
 static void hybrid_forget_pending(struct model_hybrid *h)
@@ -209,6 +265,7 @@ static void hybrid_reset(struct model *m)
 	for (unsigned i = 0; i < h->nexperts; i++)
 		h->experts[i].model->ops->reset(h->experts[i].model);
 	hybrid_forget_pending(h);
+	hybrid_forget_read(h);
 	hybrid_reset_scores(h);
 	h->now_us = 0;
 	h->pace = (struct model_pace){0};
@@ -224,6 +281,7 @@ static void hybrid_destroy(struct model *m)
 	g_free(h->ring);
 	g_free(h->lookup);
 	g_free(h->buf);
+	g_free(h->session_read);
 	g_free(h);
 }
 
@@ -257,8 +315,14 @@ static struct model *hybrid_create(const struct model_params *params, GError **e
 	h->ring = g_new0(struct hybrid_pending, h->ring_cap);
 	h->lookup = g_new0(uint32_t, h->lookup_cap);
 	h->buf = g_new(struct model_prediction, HYBRID_SUB_MAX);
+	h->session_read_words = (size_t)((params->image_blocks + 63) / 64);
+	if (h->session_read_words * sizeof(*h->session_read) <= cap / HYBRID_READ_MAP_SHARE)
+		h->session_read = g_new0(uint64_t, h->session_read_words);
+	else
+		h->session_read_words = 0;
 	model_candidates_init(&h->cand);
 	own = sizeof(*h) + h->ring_cap * sizeof(*h->ring) + h->lookup_cap * sizeof(*h->lookup) +
+	      h->session_read_words * sizeof(*h->session_read) +
 	      HYBRID_SUB_MAX * (sizeof(*h->buf) + 2 * n * sizeof(struct model_candidate));
 	left = cap > own ? cap - own : 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -386,6 +450,7 @@ static void hybrid_observe(struct model *m, const struct model_event *ev)
 		pe->hit |= fresh;
 	}
 	model_rate_add(&h->mix_coverage, covered, HYBRID_RATE_DECAY);
+	hybrid_mark_read(h, ev);
 	hybrid_expire(h);
 	for (unsigned i = 0; i < h->nexperts; i++)
 		model_observe(h->experts[i].model, ev);
@@ -456,6 +521,11 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 		return p;
 	if (h->combine == MODEL_COMBINE_HEDGE)
 		return p * exp(MIN(x->log_weight - h->best_log_weight, 0.0));
+	/* Near, the profile is calibrated but not weighed against the others: the window
+	 * judges its order, not its blocks, and its precision is not comparable with
+	 * theirs.  See the design above. */
+	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_PROFILE)
+		return MIN(model_rate_get(&x->calib[hybrid_bucket(p)]), p);
 	if (h->combine == MODEL_COMBINE_RELATIVE)
 		return MIN(model_rate_get(&x->calib[hybrid_bucket(p)]), p) *
 		       hybrid_relative_weight(h, x);
@@ -486,10 +556,13 @@ static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_
 
 		for (size_t j = 0; j < k; j++) {
 			const struct model_prediction *p = &h->buf[j];
-			double q = hybrid_weigh(h, x, p->probability,
-						p->eta_us > now_us ? p->eta_us - now_us : 0);
+			double q;
 
-			hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
+			q = hybrid_weigh(h, x, p->probability,
+					 p->eta_us > now_us ? p->eta_us - now_us : 0);
+			/* Not scored: see the design above. */
+			if (!hybrid_read_before(h, p->block))
+				hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
 			if (q >= HYBRID_Q_MIN)
 				model_candidates_add(&h->cand, p->block, (float)q, p->eta_us,
 						     x->model->ops->expert);
@@ -517,6 +590,7 @@ static void hybrid_session_start(struct model *m, uint64_t now_us)
 	/* What was predicted for the last mount cannot come true in this one: drop it
 	 * unscored rather than blame the experts for the remount. */
 	hybrid_forget_pending(h);
+	hybrid_forget_read(h);
 	h->now_us = now_us;
 	model_pace_restart(&h->pace);
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -635,6 +709,7 @@ static size_t hybrid_memory_bytes(const struct model *m)
 	const struct model_hybrid *h = hybrid_of_const(m);
 	size_t bytes = sizeof(*h) + h->ring_cap * sizeof(*h->ring) +
 		       h->lookup_cap * sizeof(*h->lookup) + HYBRID_SUB_MAX * sizeof(*h->buf) +
+		       h->session_read_words * sizeof(*h->session_read) +
 		       model_candidates_memory_bytes(&h->cand);
 
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -654,10 +729,12 @@ static void hybrid_stats(const struct model *m, struct model_stats *st)
 
 		st->experts[i].expert = x->model->ops->expert;
 		st->experts[i].precision = model_rate_get(&x->precision);
-		st->experts[i].weight = h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
-					: h->combine == MODEL_COMBINE_RELATIVE
-					    ? hybrid_relative_weight(h, x)
-					    : 1.0;
+		st->experts[i].weight =
+		    h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
+		    : h->combine == MODEL_COMBINE_RELATIVE &&
+			    x->model->ops->expert != MODEL_EXPERT_PROFILE
+			? hybrid_relative_weight(h, x)
+			: 1.0;
 		st->experts[i].issued = x->issued;
 		st->experts[i].hits = x->hits;
 	}
