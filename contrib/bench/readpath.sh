@@ -8,13 +8,15 @@
 #  4. RSS of aheadfs for a 100 GiB sparse image after 1,000 random reads.
 #
 #   contrib/bench/readpath.sh [--size-gib N] [--fio-seconds S] [--builddir DIR]
-#                             [--cold-only [--runs N]]
-# --cold-only measures only 1., N times in a row (fresh cache each time), one line a run.
+#                             [--cold-only [--runs N] [--perf FILE]]
+# --cold-only measures only 1., N times in a row (fresh cache each time), one line a run;
+# --perf FILE also records the whole machine (perf record -a -g) for the first 4 s of each
+# cold read (`perf report -i FILE --no-children --sort comm,sym -g none`).
 # Prints a markdown table. Needs root (drop_caches), nginx, fio, curl, gcc.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-size_gib=2 fio_s=30 builddir="$top/build" cold_only=0 runs=1
+size_gib=2 fio_s=30 builddir="$top/build" cold_only=0 runs=1 perf_out=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size-gib) size_gib=$2; shift 2 ;;
@@ -22,7 +24,8 @@ while [ $# -gt 0 ]; do
 	--builddir) builddir=$2; shift 2 ;;
 	--cold-only) cold_only=1; shift ;;
 	--runs) runs=$2; shift 2 ;;
-	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR] [--cold-only [--runs N]]" >&2
+	--perf) perf_out=$2; shift 2 ;;
+	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR] [--cold-only [--runs N] [--perf FILE]]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -31,6 +34,7 @@ aheadfs="$builddir/aheadfs"
 for t in nginx fio curl gcc python3; do
 	command -v $t >/dev/null || { echo "$t is needed" >&2; exit 1; }
 done
+[ -z "$perf_out" ] || command -v perf >/dev/null || { echo "perf is needed for --perf" >&2; exit 1; }
 
 w=$(mktemp -d /var/tmp/aheadfs-readpath.XXXXXX)
 chmod 755 "$w"
@@ -98,7 +102,13 @@ cold_run() { # one cold sequential read and the curl it is compared with; sets t
 	rm -rf "$w/cache"
 	t_curl=$(timed curl -s -o /dev/null "$url/img.raw")
 	mount_fg "$url/img.raw"
+	local perf_pid=
+	if [ -n "$perf_out" ]; then
+		perf record -a -g -o "$perf_out" -- sleep 4 >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
 	t_cold=$(timed dd if="$w/mnt/img.raw" of=/dev/null bs=1M)
+	[ -z "$perf_pid" ] || wait "$perf_pid" || true
 	reqs=$(python3 -c "import json; print(json.load(open('$w/mnt/.aheadfs/stats'))['origin']['requests'])")
 	unmount_fg
 }
