@@ -82,8 +82,21 @@ DRIVE="$DRIVE,if=virtio,readonly=on"
 TMPD=$(mktemp -d /tmp/aheadfs-boot.XXXXXX)
 SERIAL=$TMPD/serial.log
 QPID=
-cleanup() {
+# stop_qemu: TERM to timeout(1), which passes it on to qemu. A qemu stuck in a disk read
+# (the curl driver against an origin that stopped answering) does not act on it, and
+# once timeout(1) is KILLed qemu would live on, orphaned: found after a full run, still
+# running an hour later. So qemu itself is stopped too.
+stop_qemu() {
+	local q
+	[ -n "$QPID" ] || return 0
+	q=$(first_child "$QPID") || q=
 	kill_pid "$QPID" 3
+	if [ -n "$q" ] && [ "$(cat "/proc/$q/comm" 2>/dev/null)" = qemu-system-x86 ]; then
+		kill_pid "$q" 1
+	fi
+}
+cleanup() {
+	stop_qemu
 	if [ -n "$LOGFILE" ] && [ -f "$SERIAL" ]; then
 		cp "$SERIAL" "$LOGFILE" || true
 	fi
@@ -163,7 +176,7 @@ while :; do
 	fi
 	sleep 0.05
 done
-kill_pid "$QPID" 3
+stop_qemu
 wait "$QPID" 2>/dev/null || true
 QPID=
 
