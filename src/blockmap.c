@@ -43,6 +43,11 @@ void blockmap_clear(struct blockmap *map, uint64_t block)
 			   __ATOMIC_RELEASE);
 }
 
+void blockmap_clear_all(struct blockmap *map)
+{
+	memset(map->words, 0, map->nwords * sizeof(*map->words));
+}
+
 bool blockmap_test_and_clear(struct blockmap *map, uint64_t block)
 {
 	uint64_t bit = UINT64_C(1) << (block % 64);

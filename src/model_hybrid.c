@@ -111,6 +111,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "aheadfs/blockmap.h"
 #include "aheadfs/model_expert.h"
 
 #define HYBRID_EXPERTS_MAX 6 /* 6 x HYBRID_BUCKETS bits in a pending entry */
@@ -172,10 +173,9 @@ struct model_hybrid {
 	uint32_t lookup_cap;
 	uint64_t now_us; /* time of the latest event */
 	struct model_pace pace; /* between events: how far ahead the window sees */
-	/* Blocks read this session, one bit each; NULL when the bitmap would take more than
+	/* Blocks read this session; NULL when the map would take more than
 	 * HYBRID_READ_MAP_SHARE of the memory cap (then nothing is left out). */
-	uint64_t *session_read;
-	size_t session_read_words;
+	struct blockmap *session_read;
 	bool reads_uncached; /* a re-read missed this session: reads are not (all) kept */
 	struct model_rate mix_precision, mix_coverage;
 	struct model_prediction *buf;
@@ -200,34 +200,28 @@ static int hybrid_bucket(double p)
 /* Read this session: cached, so a prediction of it can save nothing. */
 static bool hybrid_read_before(const struct model_hybrid *h, uint64_t block)
 {
-	return !h->reads_uncached && block / 64 < h->session_read_words &&
-	       (h->session_read[block / 64] >> (block % 64) & 1);
+	return h->session_read && !h->reads_uncached && blockmap_test(h->session_read, block);
 }
 
-static bool hybrid_all_read_before(const struct model_hybrid *h, uint64_t first, uint64_t count)
-{
-	for (uint64_t b = first; b < first + count; b++)
-		if (!hybrid_read_before(h, b))
-			return false;
-	return true;
-}
-
+/* @ev is validated (model_observe): its blocks lie within the image. */
 static void hybrid_mark_read(struct model_hybrid *h, const struct model_event *ev)
 {
-	uint64_t first = ev->block, count = MAX(ev->nblocks, 1u);
+	uint64_t count = MAX(ev->nblocks, 1u);
 
+	if (!h->session_read)
+		return;
 	/* Every block of a miss read before: the caller does not keep what is read (no
 	 * cache, a full disk, or eviction), so re-reads are worth predicting again. */
-	if (ev->kind == MODEL_ACCESS_MISS && hybrid_all_read_before(h, first, count))
+	if (ev->kind == MODEL_ACCESS_MISS && blockmap_test_all(h->session_read, ev->block, count))
 		h->reads_uncached = true;
-	for (uint64_t b = first; b < first + count && b / 64 < h->session_read_words; b++)
-		h->session_read[b / 64] |= UINT64_C(1) << (b % 64);
+	for (uint64_t b = ev->block; b < ev->block + count; b++)
+		blockmap_set(h->session_read, b);
 }
 
 static void hybrid_forget_read(struct model_hybrid *h)
 {
 	if (h->session_read)
-		memset(h->session_read, 0, h->session_read_words * sizeof(*h->session_read));
+		blockmap_clear_all(h->session_read);
 	h->reads_uncached = false;
 }
 
@@ -281,7 +275,8 @@ static void hybrid_destroy(struct model *m)
 	g_free(h->ring);
 	g_free(h->lookup);
 	g_free(h->buf);
-	g_free(h->session_read);
+	if (h->session_read)
+		blockmap_free(h->session_read);
 	g_free(h);
 }
 
@@ -315,14 +310,11 @@ static struct model *hybrid_create(const struct model_params *params, GError **e
 	h->ring = g_new0(struct hybrid_pending, h->ring_cap);
 	h->lookup = g_new0(uint32_t, h->lookup_cap);
 	h->buf = g_new(struct model_prediction, HYBRID_SUB_MAX);
-	h->session_read_words = (size_t)((params->image_blocks + 63) / 64);
-	if (h->session_read_words * sizeof(*h->session_read) <= cap / HYBRID_READ_MAP_SHARE)
-		h->session_read = g_new0(uint64_t, h->session_read_words);
-	else
-		h->session_read_words = 0;
+	if ((params->image_blocks + 63) / 64 * sizeof(uint64_t) <= cap / HYBRID_READ_MAP_SHARE)
+		h->session_read = blockmap_new(params->image_blocks);
 	model_candidates_init(&h->cand);
 	own = sizeof(*h) + h->ring_cap * sizeof(*h->ring) + h->lookup_cap * sizeof(*h->lookup) +
-	      h->session_read_words * sizeof(*h->session_read) +
+	      (h->session_read ? blockmap_bytes(h->session_read) : 0) +
 	      HYBRID_SUB_MAX * (sizeof(*h->buf) + 2 * n * sizeof(struct model_candidate));
 	left = cap > own ? cap - own : 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -485,9 +477,16 @@ static void hybrid_remember(struct model_hybrid *h, const struct model_predictio
 
 static uint64_t hybrid_learned_end_us(const struct model *m);
 
+/*
+ * The profile is not weighed against the others: near, the window judges its order, not
+ * its blocks, and its precision is not comparable with theirs (see the design above).
+ */
 static double hybrid_relative_weight(const struct model_hybrid *h, const struct hybrid_expert *x)
 {
 	double gap = h->best_precision - model_rate_get(&x->precision);
+
+	if (x->model->ops->expert == MODEL_EXPERT_PROFILE)
+		return 1.0;
 
 	return exp(-HYBRID_RELATIVE_SHARPNESS * MAX(gap, 0.0));
 }
@@ -521,11 +520,6 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 		return p;
 	if (h->combine == MODEL_COMBINE_HEDGE)
 		return p * exp(MIN(x->log_weight - h->best_log_weight, 0.0));
-	/* Near, the profile is calibrated but not weighed against the others: the window
-	 * judges its order, not its blocks, and its precision is not comparable with
-	 * theirs.  See the design above. */
-	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_PROFILE)
-		return MIN(model_rate_get(&x->calib[hybrid_bucket(p)]), p);
 	if (h->combine == MODEL_COMBINE_RELATIVE)
 		return MIN(model_rate_get(&x->calib[hybrid_bucket(p)]), p) *
 		       hybrid_relative_weight(h, x);
@@ -556,10 +550,9 @@ static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_
 
 		for (size_t j = 0; j < k; j++) {
 			const struct model_prediction *p = &h->buf[j];
-			double q;
+			double q = hybrid_weigh(h, x, p->probability,
+						p->eta_us > now_us ? p->eta_us - now_us : 0);
 
-			q = hybrid_weigh(h, x, p->probability,
-					 p->eta_us > now_us ? p->eta_us - now_us : 0);
 			/* Not scored: see the design above. */
 			if (!hybrid_read_before(h, p->block))
 				hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
@@ -709,7 +702,7 @@ static size_t hybrid_memory_bytes(const struct model *m)
 	const struct model_hybrid *h = hybrid_of_const(m);
 	size_t bytes = sizeof(*h) + h->ring_cap * sizeof(*h->ring) +
 		       h->lookup_cap * sizeof(*h->lookup) + HYBRID_SUB_MAX * sizeof(*h->buf) +
-		       h->session_read_words * sizeof(*h->session_read) +
+		       (h->session_read ? blockmap_bytes(h->session_read) : 0) +
 		       model_candidates_memory_bytes(&h->cand);
 
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -729,12 +722,10 @@ static void hybrid_stats(const struct model *m, struct model_stats *st)
 
 		st->experts[i].expert = x->model->ops->expert;
 		st->experts[i].precision = model_rate_get(&x->precision);
-		st->experts[i].weight =
-		    h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
-		    : h->combine == MODEL_COMBINE_RELATIVE &&
-			    x->model->ops->expert != MODEL_EXPERT_PROFILE
-			? hybrid_relative_weight(h, x)
-			: 1.0;
+		st->experts[i].weight = h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
+					: h->combine == MODEL_COMBINE_RELATIVE
+					    ? hybrid_relative_weight(h, x)
+					    : 1.0;
 		st->experts[i].issued = x->issued;
 		st->experts[i].hits = x->hits;
 	}

@@ -26,6 +26,8 @@ void blockmap_free(struct blockmap *map);
 bool blockmap_test(const struct blockmap *map, uint64_t block);
 void blockmap_set(struct blockmap *map, uint64_t block);
 void blockmap_clear(struct blockmap *map, uint64_t block);
+/* Clear every bit; for a map no other thread uses meanwhile. */
+void blockmap_clear_all(struct blockmap *map);
 
 /* Clear a bit; true when it was set (atomic, so two readers never both see it set). */
 bool blockmap_test_and_clear(struct blockmap *map, uint64_t block);

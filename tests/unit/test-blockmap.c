@@ -38,6 +38,9 @@ static void test_set_test(void)
 		blockmap_set(m, b);
 	g_assert_true(blockmap_test_all(m, 0, 130));
 	g_assert_cmpuint(blockmap_next_clear(m, 0), ==, 130);
+	blockmap_clear_all(m);
+	g_assert_cmpuint(blockmap_count(m), ==, 0);
+	g_assert_cmpuint(blockmap_next_set(m, 0), ==, 130);
 	blockmap_free(m);
 }
 
