@@ -570,6 +570,44 @@ static void image_tell(struct image *img, gint64 t0, struct block_span span,
 		img->on_access(img->on_access_opaque, &ev);
 }
 
+/*
+ * What a miss costs a read now: an EWMA (1/8) of the reads that had to fetch. Updated
+ * without a lock: readers racing here may lose an update, which a running average of
+ * this kind does not mind.
+ */
+static void image_note_miss_cost(struct image *img, uint64_t us)
+{
+	uint64_t old = __atomic_load_n(&img->stats.miss_cost_us, __ATOMIC_RELAXED);
+	uint64_t cost = old ? old - old / 8 + us / 8 : us;
+
+	__atomic_store_n(&img->stats.miss_cost_us, MAX(cost, UINT64_C(1)), __ATOMIC_RELAXED);
+}
+
+/*
+ * A read that found blocks fetched ahead of it and fetched nothing itself would
+ * otherwise have missed: it saved what a miss costs now, less what it took (it may have
+ * waited for a prefetch in flight). Before any miss is measured, the link's estimate of
+ * a fetch of the read's bytes stands in; with no estimate either, nothing is counted
+ * rather than a guess.
+ */
+static void image_count_saved(struct image *img, struct block_span span, uint64_t took_us)
+{
+	uint64_t cost = __atomic_load_n(&img->stats.miss_cost_us, __ATOMIC_RELAXED);
+
+	if (cost == 0 && img->link) {
+		double rtt_us, bandwidth;
+
+		link_get(img->link, &rtt_us, &bandwidth);
+		if (rtt_us > 0)
+			cost = (uint64_t)(rtt_us + (bandwidth > 0 ? (double)(span.count << img->shift) /
+									 bandwidth * 1e6
+								   : 0.0));
+	}
+	stats_add(&img->stats.helped_reads, 1);
+	if (cost > took_us)
+		stats_add(&img->stats.saved_us, cost - took_us);
+}
+
 /* Blocks a reader used: eviction keeps them a round longer. */
 static void image_reference(struct image *img, struct block_span span)
 {
@@ -639,7 +677,8 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 {
 	gint64 t0 = g_get_monotonic_time();
 	struct block_span span = range_blocks(img->info.size, img->shift, offset, size);
-	bool missed = false, late = false, demanded = false;
+	bool missed = false, late = false, demanded = false, helped = false;
+	uint64_t took_us;
 	int err;
 
 	out->fd = store_fd(img->store);
@@ -669,7 +708,7 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	}
 	if (span.count) {
 		image_reference(img, span);
-		image_account_use(img, span);
+		helped = image_account_use(img, span);
 		if (!missed)
 			image_hit_readahead(img, span);
 		image_tell(img, t0, span,
@@ -681,8 +720,12 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 	if (!missed)
 		stats_add(&img->stats.hit_reads, 1);
 	stats_add(&img->stats.read_bytes, out->length);
-	stats_histogram_add(missed ? &img->stats.miss_latency : &img->stats.hit_latency,
-			    (uint64_t)(g_get_monotonic_time() - t0));
+	took_us = (uint64_t)(g_get_monotonic_time() - t0);
+	if (demanded)
+		image_note_miss_cost(img, took_us);
+	else if (helped)
+		image_count_saved(img, span, took_us);
+	stats_histogram_add(missed ? &img->stats.miss_latency : &img->stats.hit_latency, took_us);
 	return 0;
 }
 

@@ -403,9 +403,11 @@ static void learner_summary(struct learner *l)
 		image_ahead_counts(s, IMAGE_PREDICTION_SOURCES, &ahead, &used);
 		log_info("%s: %" G_GUINT64_FORMAT " reads, %" G_GUINT64_FORMAT " hits, %" G_GUINT64_FORMAT
 			 " misses, %" G_GUINT64_FORMAT " late; predicted and fetched %" G_GUINT64_FORMAT
-			 " blocks, %" G_GUINT64_FORMAT " used; %.1f%% local; confidence %.2f",
+			 " blocks, %" G_GUINT64_FORMAT " used; %" G_GUINT64_FORMAT
+			 " reads helped, %.1f s of read time saved; %.1f%% local; confidence %.2f",
 			 image_name(li->img), stats_get(&s->reads), stats_get(&s->hit_reads),
 			 stats_get(&s->miss_reads), stats_get(&s->late_reads), ahead, used,
+			 stats_get(&s->helped_reads), (double)stats_get(&s->saved_us) / 1e6,
 			 100.0 * (double)store_cached_blocks(image_store(li->img)) /
 				 (double)MAX(image_block_count(li->img), 1),
 			 model_confidence(li->model));

@@ -16,13 +16,15 @@ static void counters_json(GString *out, const struct image_stats *s)
 		", \"fetches\": %" G_GUINT64_FORMAT ", \"fetched_bytes\": %" G_GUINT64_FORMAT
 		", \"uncached_fetches\": %" G_GUINT64_FORMAT
 		", \"readahead_fetches\": %" G_GUINT64_FORMAT ", \"readahead_bytes\": %" G_GUINT64_FORMAT
-		", \"evicted_blocks\": %" G_GUINT64_FORMAT ", \"evicted_unused_blocks\": %" G_GUINT64_FORMAT,
+		", \"evicted_blocks\": %" G_GUINT64_FORMAT ", \"evicted_unused_blocks\": %" G_GUINT64_FORMAT
+		", \"helped_reads\": %" G_GUINT64_FORMAT ", \"latency_saved_s\": %.3f",
 		stats_get(&s->reads), stats_get(&s->read_bytes), stats_get(&s->hit_reads),
 		stats_get(&s->miss_reads), stats_get(&s->waited_reads), stats_get(&s->errors),
 		stats_get(&s->fetches), stats_get(&s->fetched_bytes),
 		stats_get(&s->uncached_fetches), stats_get(&s->readahead_fetches),
 		stats_get(&s->readahead_bytes), stats_get(&s->evicted_blocks),
-		stats_get(&s->evicted_unused_blocks));
+		stats_get(&s->evicted_unused_blocks), stats_get(&s->helped_reads),
+		(double)stats_get(&s->saved_us) / 1e6);
 }
 
 static void sum_into(struct image_stats *sum, const struct image_stats *s)
@@ -40,6 +42,8 @@ static void sum_into(struct image_stats *sum, const struct image_stats *s)
 	sum->readahead_bytes += stats_get(&s->readahead_bytes);
 	sum->evicted_blocks += stats_get(&s->evicted_blocks);
 	sum->evicted_unused_blocks += stats_get(&s->evicted_unused_blocks);
+	sum->helped_reads += stats_get(&s->helped_reads);
+	sum->saved_us += stats_get(&s->saved_us);
 }
 
 static const char *const source_names[IMAGE_N_SOURCES] = {"critical", "predictive",
@@ -71,10 +75,12 @@ static void prefetch_json(GString *out, struct image *img)
 	}
 	g_string_append_printf(out,
 			       "}, \"accuracy\": %.4f, \"coverage\": %.4f, \"wasted_bytes\": %" G_GUINT64_FORMAT
-			       ", \"late_reads\": %" G_GUINT64_FORMAT ", \"inflight_bytes\": %" G_GUINT64_FORMAT "}",
+			       ", \"late_reads\": %" G_GUINT64_FORMAT ", \"inflight_bytes\": %" G_GUINT64_FORMAT
+			       ", \"miss_cost_ms\": %.3f}",
 			       ahead ? (double)used / (double)ahead : 0.0,
 			       used + missed ? (double)used / (double)(used + missed) : 0.0, wasted,
-			       stats_get(&s->late_reads), stats_get(&s->ahead_inflight_bytes));
+			       stats_get(&s->late_reads), stats_get(&s->ahead_inflight_bytes),
+			       (double)stats_get(&s->miss_cost_us) / 1e3);
 }
 
 static void model_json(GString *out, struct learner_image *li)

@@ -79,6 +79,12 @@ struct image_stats {
 	uint64_t last_miss_us;	       /* monotonic time of the last demand fetch */
 	uint64_t evicted_blocks;       /* given back to stay within cache_size */
 	uint64_t evicted_unused_blocks; /* of those, prefetched and never read */
+	/* Reads that found blocks fetched ahead of them and fetched nothing themselves, and
+	 * the read time that saved them: per such read, what a miss costs now less what
+	 * the read took (image_count_saved in image.c). */
+	uint64_t helped_reads;
+	uint64_t saved_us;
+	uint64_t miss_cost_us; /* EWMA of what reads that fetched took; 0: none yet */
 	struct stats_histogram hit_latency;
 	struct stats_histogram miss_latency;
 };

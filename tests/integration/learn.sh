@@ -4,7 +4,7 @@
 # served from prefetched blocks; an unlearned random pattern wastes little; background
 # fill completes the image, after which the origin is not needed.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 9
+tap_plan 11
 start_slow_origin 20
 make_image "$T/www/disk.raw" 64
 opts="state_dir=$T/state,bg_bandwidth=0"
@@ -24,12 +24,32 @@ cp "$T/mnt/.aheadfs/stats" "$T/stats2.json"
 unmount_aheadfs "$T/mnt"
 diag "first pass ${t1}s, learned pass ${t2}s"
 diag "$(json_get "$T/stats2.json" 's["images"][0]["prefetch"]')"
+diag "helped $(json_get "$T/stats2.json" 's["images"][0]["helped_reads"]') of $(json_get "$T/stats2.json" 's["images"][0]["reads"]') reads, saved $(json_get "$T/stats2.json" 's["images"][0]["latency_saved_s"]') s"
 check "learned pass: >= 90% of demanded blocks came from prefetch (coverage)" \
 	python3 -c "import sys; sys.exit(not $(json_get "$T/stats2.json" 's["images"][0]["prefetch"]["coverage"]') >= 0.9)"
 check "learned pass: faster than the first (${t1}s -> ${t2}s)" \
 	python3 -c "import sys; sys.exit(not $t2 < $t1)"
 check "learned pass: the state was loaded" \
 	test "$(json_get "$T/stats2.json" 's["images"][0]["model"]["state_loaded"]')" = True
+# Every miss costs the origin's 20 ms, a read from the cache well under 5: a read that
+# prefetching turned into a hit saved at least 15 ms.
+check "learned pass: the read time saved is counted (>= 15 ms per helped read, most reads helped)" \
+	python3 -c "import json, sys
+s = json.load(open(sys.argv[1]))['images'][0]
+sys.exit(0 if s['helped_reads'] >= 0.8 * s['reads'] and
+         s['latency_saved_s'] >= 0.015 * s['helped_reads'] else 1)" "$T/stats2.json"
+
+# The same sequence with prefetch off: every block is a miss, and nothing is saved.
+rm -rf "$T/cache"
+mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" -o "$opts,prefetch=off"
+t3=$(python3 "$replay" "$T/mnt/disk.raw" 7 150)
+cp "$T/mnt/.aheadfs/stats" "$T/stats-off.json"
+unmount_aheadfs "$T/mnt"
+check "prefetch off: no read helped, no time saved, slower than the learned pass (${t3}s)" \
+	python3 -c "import json, sys
+s = json.load(open(sys.argv[1]))['images'][0]
+sys.exit(0 if s['helped_reads'] == 0 and s['latency_saved_s'] == 0 and
+         float(sys.argv[2]) > float(sys.argv[3]) else 1)" "$T/stats-off.json" "$t3" "$t2"
 
 # An access pattern nothing was learned about: prefetch must not flood the link.
 rm -rf "$T/cache" "$T/state"
