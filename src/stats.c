@@ -49,10 +49,11 @@ void stats_histogram_json(GString *out, const char *name, const struct stats_his
 
 	stats_histogram_snapshot(h, &s);
 	g_string_append_printf(out,
-			       "\"%s\": {\"count\": %" G_GUINT64_FORMAT ", \"mean_us\": %" G_GUINT64_FORMAT
+			       "\"%s\": {\"count\": %" G_GUINT64_FORMAT ", \"sum_us\": %" G_GUINT64_FORMAT
+			       ", \"mean_us\": %" G_GUINT64_FORMAT
 			       ", \"p50_us\": %" G_GUINT64_FORMAT ", \"p90_us\": %" G_GUINT64_FORMAT
 			       ", \"p99_us\": %" G_GUINT64_FORMAT "}",
-			       name, s.count, s.count ? s.sum_us / s.count : 0,
+			       name, s.count, s.sum_us, s.count ? s.sum_us / s.count : 0,
 			       stats_histogram_quantile(&s, 0.5), stats_histogram_quantile(&s, 0.9),
 			       stats_histogram_quantile(&s, 0.99));
 }

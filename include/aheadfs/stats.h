@@ -35,7 +35,7 @@ static inline uint64_t stats_get(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-/* Append `"name": {count, mean, p50, p90, p99}` (microseconds) to a JSON object. */
+/* Append `"name": {count, sum, mean, p50, p90, p99}` (microseconds) to a JSON object. */
 void stats_histogram_json(GString *out, const char *name, const struct stats_histogram *h);
 
 #endif
