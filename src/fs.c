@@ -240,7 +240,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->fh = (uint64_t)(uintptr_t)(b ? b : g_bytes_new(NULL, 0));
 		fi->direct_io = 1;
 	} else if (fs_image(fs, ino)) {
-		fi->keep_cache = 1;
+		/* direct_io: the reader's bytes are copied straight from the cache file's
+		 * pages, so the image is held in memory once, not also in this file's page
+		 * cache; see -o direct_io in the man page. */
+		if (fs->direct_io)
+			fi->direct_io = 1;
+		else
+			fi->keep_cache = 1;
 	} else {
 		fuse_reply_err(req, ino == FS_INO_ROOT || ino == FS_INO_CTL ? EISDIR : ENOENT);
 		return;

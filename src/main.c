@@ -305,6 +305,7 @@ int main(int argc, char *argv[])
 	fs.mounted_at = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
+	fs.direct_io = opts.direct_io;
 	ret = run_session(&args, &fs, &opts, &c);
 	close_images(&fs);
 	curl_global_cleanup();

@@ -44,6 +44,7 @@ struct raw_options {
 	char *credentials_file;
 	int path_style;
 	int insecure;
+	int direct_io;
 	GPtrArray *headers;
 	GPtrArray *positional;
 	bool help;
@@ -87,6 +88,7 @@ static const struct fuse_opt option_specs[] = {
 	RAW("credentials_file=%s", credentials_file),
 	RAW("path_style", path_style),
 	RAW("insecure", insecure),
+	RAW("direct_io", direct_io),
 	FUSE_OPT_KEY("header=", KEY_HEADER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -437,6 +439,7 @@ static gboolean options_validate(struct raw_options *raw, struct options *opts, 
 		return FALSE;
 	}
 	opts->prefetch = !raw->prefetch || strcmp(raw->prefetch, "on") == 0;
+	opts->direct_io = raw->direct_io != 0;
 	if (!check_model(raw->model, error) ||
 	    !parse_size_option("model_memory", raw->model_memory, &opts->model_memory, error) ||
 	    !parse_fraction("critical_p", raw->critical_p, &opts->critical_p, error) ||
@@ -597,6 +600,9 @@ void options_print_help(FILE *out, const char *argv0)
 		"    -o manifest=FILE       mount several images: one \"NAME URL\" per line\n"
 		"    -o prefetch=on|off     learn the access pattern and fetch ahead of the\n"
 		"                           reader (default: on); off fetches only what is read\n"
+		"    -o direct_io           images bypass the kernel's page cache: held in memory\n"
+		"                           once (the cache file's pages), every read reaches\n"
+		"                           aheadfs; no shared mmap (default: off)\n"
 		"    -o state_dir=DIR       learned state (default: CACHE_DIR/state)\n"
 		"    -o model=NAME          predictor: none, sequential, markov, profile, lstm\n"
 		"                           or hybrid (default: hybrid)\n"

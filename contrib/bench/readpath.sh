@@ -8,7 +8,8 @@
 #  4. RSS of aheadfs for a 100 GiB sparse image after 1,000 random reads.
 #
 #   contrib/bench/readpath.sh [--size-gib N] [--fio-seconds S] [--builddir DIR]
-#                             [--cold-only [--runs N] [--perf FILE]]
+#                             [--mount-opts OPTS] [--cold-only [--runs N] [--perf FILE]]
+# --mount-opts adds aheadfs -o options to every mount (e.g. direct_io).
 # --cold-only measures only 1., N times in a row (fresh cache each time), one line a run;
 # --perf FILE also records the whole machine (perf record -a -g) for the first 4 s of each
 # cold read (`perf report -i FILE --no-children --sort comm,sym -g none`).
@@ -16,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-size_gib=2 fio_s=30 builddir="$top/build" cold_only=0 runs=1 perf_out=
+size_gib=2 fio_s=30 builddir="$top/build" cold_only=0 runs=1 perf_out= mount_opts=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size-gib) size_gib=$2; shift 2 ;;
@@ -25,7 +26,8 @@ while [ $# -gt 0 ]; do
 	--cold-only) cold_only=1; shift ;;
 	--runs) runs=$2; shift 2 ;;
 	--perf) perf_out=$2; shift 2 ;;
-	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR] [--cold-only [--runs N] [--perf FILE]]" >&2
+	--mount-opts) mount_opts=,$2; shift 2 ;;
+	*) echo "usage: $0 [--size-gib N] [--fio-seconds S] [--builddir DIR] [--mount-opts OPTS] [--cold-only [--runs N] [--perf FILE]]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -81,7 +83,7 @@ timed() {
 	python3 -c "print($t1 - $t0)"
 }
 mount_fg() { # mount_fg URL [opts]: foreground aheadfs in the background, PID in ah_pid
-	"$aheadfs" -f -o "cache_dir=$w/cache" "$@" "$w/mnt" 2>>"$w/aheadfs.log" &
+	"$aheadfs" -f -o "cache_dir=$w/cache$mount_opts" "$@" "$w/mnt" 2>>"$w/aheadfs.log" &
 	ah_pid=$!
 	for _ in $(seq 100); do mountpoint -q "$w/mnt" && return 0; sleep 0.1; done
 	echo "mount failed: $(cat "$w/aheadfs.log")" >&2
@@ -115,7 +117,7 @@ cold_run() { # one cold sequential read and the curl it is compared with; sets t
 
 echo "# 1. cold sequential" >&2
 if [ "$cold_only" = 1 ]; then
-	echo "## Cold sequential ${size_gib} GiB, 1 MiB reads ($(date -u +%H:%M), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+	echo "## Cold sequential ${size_gib} GiB, 1 MiB reads ($(date -u +%H:%M), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)${mount_opts:+, -o ${mount_opts#,}})"
 	for i in $(seq "$runs"); do
 		cold_run
 		echo "run $i: aheadfs $(mbps $bytes $t_cold) MB/s ($reqs requests), curl $(mbps $bytes $t_curl) MB/s, $(python3 -c "print(f'{$t_curl / $t_cold:.2f}x')"), load $(cut -d' ' -f1-3 /proc/loadavg)"

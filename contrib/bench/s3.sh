@@ -13,6 +13,8 @@
 #
 #   contrib/bench/s3.sh [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq]
 #                       [--configs local,nginx-first,s3-first,nginx-learned,s3-learned]
+#                       [--mount-opts OPTS]
+# --mount-opts adds aheadfs -o options to every mount of both origins (e.g. direct_io).
 #
 # Writes OUT (default /var/tmp/aheadfs-bench/results/s3-DATE): s3.md, s3.csv (one row per
 # run), runs.jsonl, meta.txt and logs/ (serial consoles, aheadfs logs and stats JSON).
@@ -24,10 +26,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 
-RUNS=3 OUT='' TIMEOUT=300 DO_BOOT=1 DO_SEQ=1
+RUNS=3 OUT='' TIMEOUT=300 DO_BOOT=1 DO_SEQ=1 MOUNT_OPTS=''
 CONFIGS_ARG=local,nginx-first,s3-first,nginx-learned,s3-learned
 usage() {
-	echo "usage: $0 [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq] [--configs LIST]" >&2
+	echo "usage: $0 [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq] [--configs LIST] [--mount-opts OPTS]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--no-boot) DO_BOOT=0; shift ;;
 	--no-seq) DO_SEQ=0; shift ;;
 	--configs) CONFIGS_ARG=$2; shift 2 ;;
+	--mount-opts) MOUNT_OPTS=$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
@@ -91,7 +94,9 @@ trap bench_cleanup EXIT
 # sys_cmd ARGS...: the current system's script with the current configuration's
 # environment (extra aheadfs options, learned state directory).
 sys_cmd() {
-	AHEADFS_EXTRA_OPTS=$CUR_EXTRA AHEADFS_LEARNED_STATE=$CUR_LEARNED \
+	local extra=$CUR_EXTRA
+	[ -z "$MOUNT_OPTS" ] || extra=${extra:+$extra,}$MOUNT_OPTS
+	AHEADFS_EXTRA_OPTS=$extra AHEADFS_LEARNED_STATE=$CUR_LEARNED \
 		"$BENCH_DIR/systems/$CUR_SYS.sh" "$@"
 }
 record() { python3 "$BENCH_DIR/s3report.py" record "$RECORD" "$@"; }
@@ -116,6 +121,7 @@ except Exception:
 	echo "curl: $(curl --version | head -n 1)"
 	echo "qemu: $("${QEMU:-qemu-system-x86_64}" --version | head -n 1)"
 	echo "runs: $RUNS, image: $BENCH_IMAGE ($(stat -c %s "$BENCH_IMAGE") bytes)"
+	echo "extra mount options: ${MOUNT_OPTS:-none}"
 } >"$OUT/meta.txt"
 T_START=$(now)
 

@@ -16,6 +16,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <glib.h>
+#include <stdbool.h>
 
 #include "aheadfs/image.h"
 #include "aheadfs/learner.h"
@@ -44,6 +45,8 @@ struct fs {
 	time_t mounted_at; /* wall clock, for the directories' times */
 	uid_t uid;
 	gid_t gid;
+	/* Images bypass the kernel's page cache: every read comes here (-o direct_io). */
+	bool direct_io;
 };
 
 const struct fuse_lowlevel_ops *fs_operations(void);

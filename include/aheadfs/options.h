@@ -35,6 +35,7 @@ struct options {
 	char *cafile;
 	bool insecure;
 	bool prefetch; /* fetch ahead of readers (readahead, learned tiers, fill); off: on demand */
+	bool direct_io; /* images bypass the kernel's page cache */
 	char *state_dir;	   /* learned state; default CACHE_DIR/state */
 	char *model;		   /* predictor: none sequential markov profile hybrid */
 	uint64_t model_memory;	   /* bytes per image model */

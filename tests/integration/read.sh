@@ -2,7 +2,7 @@
 # Reads through a real mount against a real nginx: whole-image checksum, random reads,
 # edge offsets, several images from a manifest, the stats file.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 9
+tap_plan 13
 start_nginx
 make_image "$T/www/disk.raw" 48
 head -c 100001 /dev/urandom >"$T/www/odd name.bin"
@@ -21,6 +21,34 @@ img = s["images"][0]
 assert img["name"] == "disk.raw" and img["reads"] > 0 and img["fill"] == 1.0, img
 assert s["origin"]["bytes"] == 50331648, s["origin"]' "$T/mnt/.aheadfs/stats"
 check "the image is read-only" bash -c "! echo x 2>/dev/null >>'$T/mnt/disk.raw'"
+unmount_aheadfs "$T/mnt"
+
+# -o direct_io: cold and warm reads right, and every read reaches aheadfs (no page cache).
+rm -rf "$T/cache"
+mount_aheadfs "$T/mnt" "$BASE_URL/disk.raw" -o direct_io
+check "direct_io: sha256 of the whole image matches, read cold" \
+	test "$(sha256sum <"$T/mnt/disk.raw")" = "$(sha256sum <"$T/www/disk.raw")"
+check "direct_io: 1,000 random reads match" \
+	python3 "$top_srcdir/tests/helpers/randread.py" "$T/mnt/disk.raw" "$T/www/disk.raw" 1000
+reads() { json_get "$T/mnt/.aheadfs/stats" 's["images"][0]["reads"]'; }
+r0=$(reads)
+dd if="$T/mnt/disk.raw" of=/dev/null bs=64K count=16 status=none
+r1=$(reads)
+dd if="$T/mnt/disk.raw" of=/dev/null bs=64K count=16 status=none
+r2=$(reads)
+check "direct_io: reading the same 1 MiB again reaches aheadfs again ($r0 -> $r1 -> $r2 reads)" \
+	test "$((r2 - r1))" -ge 1 -a "$((r2 - r1))" = "$((r1 - r0))"
+check "direct_io: a private mmap reads the image, a shared one is refused (as the man page says)" \
+	python3 -c "
+import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+want = open(sys.argv[2], 'rb').read(65536)
+assert mmap.mmap(fd, 65536, mmap.MAP_PRIVATE, mmap.PROT_READ)[:] == want
+try:
+    mmap.mmap(fd, 65536, mmap.MAP_SHARED, mmap.PROT_READ)
+    sys.exit(1)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENODEV else 1)" "$T/mnt/disk.raw" "$T/www/disk.raw"
 unmount_aheadfs "$T/mnt"
 
 cat >"$T/manifest" <<MAN
