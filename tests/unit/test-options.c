@@ -40,6 +40,7 @@ static void test_defaults(void)
 	g_assert_cmpstr(e->url, ==, "http://h/images/vm.raw");
 	g_assert_nonnull(o.cache_dir);
 	g_assert_true(o.prefetch);
+	g_assert_false(o.direct_io);
 	g_assert_cmpstr(o.model, ==, "hybrid");
 	g_assert_true(g_str_has_prefix(o.state_dir, o.cache_dir));
 	g_assert_cmpuint(o.bg_bandwidth, ==, 12500000);
@@ -82,7 +83,7 @@ static void test_values(void)
 {
 	const char *argv[] = {"-o",
 			      "block_size=1M,connections=16,timeout=5,retries=0,name=disk,"
-			      "cache_dir=/var/tmp/c,insecure",
+			      "cache_dir=/var/tmp/c,insecure,direct_io",
 			      "-o", "header=Authorization: Bearer x,header=X-A:b",
 			      "https://h/x?sig=1", "/mnt", NULL};
 	struct options o;
@@ -94,6 +95,7 @@ static void test_values(void)
 	g_assert_cmpuint(o.timeout_s, ==, 5);
 	g_assert_cmpuint(o.retries, ==, 0);
 	g_assert_true(o.insecure);
+	g_assert_true(o.direct_io);
 	g_assert_cmpstr(o.cache_dir, ==, "/var/tmp/c");
 	g_assert_cmpstr(g_array_index(o.images, struct manifest_entry, 0).name, ==, "disk");
 	g_assert_cmpuint(g_strv_length(o.headers), ==, 2);
