@@ -105,6 +105,23 @@ def record(path, pairs):
         f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
+def read_wait_s(js):
+    """Seconds the image reads spent in aheadfs (hits and misses), all images."""
+    total, seen = 0.0, False
+    for img in js.get("images", []) if isinstance(js, dict) else []:
+        for h in (img.get("hit_latency"), img.get("miss_latency")):
+            if not isinstance(h, dict) or number(h.get("count")) is None:
+                continue
+            # sum_us where the build gives it, else count x mean (truncated per read)
+            us = number(h.get("sum_us"))
+            if us is None and number(h.get("mean_us")) is not None:
+                us = number(h["count"]) * number(h["mean_us"])
+            if us is not None:
+                total += us / 1e6
+                seen = True
+    return total if seen else None
+
+
 def find_key(obj, names):
     """Depth-first search for the first of names in nested dicts and lists."""
     if isinstance(obj, dict):
@@ -173,7 +190,7 @@ def summarize(outdir):
         row["requests"] = median([number(r.get("requests")) for r in c["ok"]])
         row["bytes"] = median([number(r.get("bytes")) for r in c["ok"]])
         stats = {k: [] for k in STATS_KEYS}
-        fetch_x = []
+        fetch_x, wait_s, saved_s = [], [], []
         for r in c["ok"]:
             sf = r.get("stats_file")
             if not sf:
@@ -185,6 +202,8 @@ def summarize(outdir):
                 continue
             for k, names in STATS_KEYS.items():
                 stats[k].append(find_key(js, names))
+            wait_s.append(read_wait_s(js))
+            saved_s.append(number((js.get("total") or {}).get("latency_saved_s")))
             # Fetched before the app marker per byte the guest read (boot only).
             read = find_key(js, ["read_bytes"])
             if number(r.get("app_bytes")) is not None and read:
@@ -192,6 +211,8 @@ def summarize(outdir):
         for k in STATS_KEYS:
             row[k] = median(stats[k])
         row["fetch_x"] = median(fetch_x)
+        row["read_wait_s"] = median(wait_s)
+        row["saved_s"] = median(saved_s)
         row["stats_seen"] = any(r.get("stats_file") for r in c["ok"])
         # A replay stopped by its time bound: its seconds are a lower bound.
         row["truncated"] = int(any(number(r.get("truncated")) for r in c["ok"]))
@@ -305,8 +326,8 @@ def write_markdown(outdir, table, settings):
         out += ["### %s: details" % wl, "",
                 "| setting | system | runs | " + " | ".join(metrics) +
                 " | ratio | requests | MiB | prefetch hit rate | accuracy | wasted MiB"
-                " | fetched before app / read | load | note |",
-                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|---|---|"]
+                " | fetched before app / read | reads' time in aheadfs s | saved s | load | note |",
+                "|---|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             aheadfs = r["system"].startswith("aheadfs")
             if aheadfs and r["runs_ok"] and not r["stats_seen"]:
@@ -321,7 +342,7 @@ def write_markdown(outdir, table, settings):
             note = "; ".join(x for x in (r["why"], r["notes"],
                                          "stopped at the time bound" if r["truncated"] else "")
                              if x)
-            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 setting_label(r["setting"]), SYSTEM_LABEL.get(r["system"], r["system"]),
                 r["runs_ok"],
                 " | ".join(fmt(r.get(m), 0 if m.startswith("ops") or m.endswith("IOPS") else 2)
@@ -330,6 +351,7 @@ def write_markdown(outdir, table, settings):
                 fmt(r["requests"], 0),
                 fmt(r["bytes"] / 2**20 if r["bytes"] is not None else None),
                 hr, acc, wb, "-" if r["fetch_x"] is None else "%.2fx" % r["fetch_x"],
+                fmt(r["read_wait_s"], 2), fmt(r["saved_s"], 2),
                 fmt(r["load"]), note.replace("|", "/")))
         out.append("")
     if os.path.exists(os.path.join(outdir, "ready.png")):
@@ -345,8 +367,8 @@ def write_csv(outdir, table):
         ratios += ["ratio_" + h for h in w["heads"] if "ratio_" + h not in ratios]
     cols = (["workload", "setting", "system", "runs_ok", "runs_failed"] + metrics +
             ["truncated", "ratio"] + ratios +
-            ["requests", "bytes", "hit_rate", "accuracy", "wasted_bytes", "fetch_x", "load", "why",
-             "notes"])
+            ["requests", "bytes", "hit_rate", "accuracy", "wasted_bytes", "fetch_x", "read_wait_s",
+             "saved_s", "load", "why", "notes"])
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
