@@ -53,9 +53,21 @@ static size_t fs_heat_size(struct learner_image *li)
 /* An image's attributes never change but for st_blocks (how much is cached, for du). */
 #define IMAGE_ATTR_S 1.0
 
+/* The control files made fresh at each open: the stats JSON and its text summary. */
+static bool fs_is_report(fuse_ino_t ino)
+{
+	return ino == FS_INO_STATS || ino == FS_INO_SUMMARY;
+}
+
+static char *fs_report(struct fs *fs, fuse_ino_t ino)
+{
+	return (ino == FS_INO_STATS ? report_json : report_summary)(
+	    fs->images, fs->learned, fs->n_images, fs->origin, &fs->link, fs->started_us);
+}
+
 static double fs_attr_timeout(struct fs *fs, fuse_ino_t ino)
 {
-	if (ino == FS_INO_STATS || fs_heat(fs, ino))
+	if (fs_is_report(ino) || fs_heat(fs, ino))
 		return 0.0;
 	return fs_image(fs, ino) ? IMAGE_ATTR_S : FOREVER_S;
 }
@@ -74,13 +86,11 @@ static bool fs_attr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 	if (ino == FS_INO_ROOT || ino == FS_INO_CTL) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-	} else if (ino == FS_INO_STATS) {
-		g_autofree char *json =
-			report_json(fs->images, fs->learned, fs->n_images, fs->origin, &fs->link,
-				   fs->started_us);
+	} else if (fs_is_report(ino)) {
+		g_autofree char *text = fs_report(fs, ino);
 
 		st->st_mode = S_IFREG | 0444;
-		st->st_size = (off_t)strlen(json);
+		st->st_size = (off_t)strlen(text);
 	} else if ((li = fs_heat(fs, ino))) {
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)fs_heat_size(li);
@@ -125,6 +135,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.ino = FS_INO_CTL;
 	} else if (parent == FS_INO_CTL && strcmp(name, "stats") == 0) {
 		e.ino = FS_INO_STATS;
+	} else if (parent == FS_INO_CTL && strcmp(name, "summary") == 0) {
+		e.ino = FS_INO_SUMMARY;
 	} else if (parent == FS_INO_CTL && g_str_has_suffix(name, FS_HEAT_SUFFIX)) {
 		size_t len = strlen(name) - strlen(FS_HEAT_SUFFIX);
 
@@ -207,8 +219,10 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 	} else {
 		struct dirent_spec stats = {"stats", FS_INO_STATS, S_IFREG};
+		struct dirent_spec summary = {"summary", FS_INO_SUMMARY, S_IFREG};
 
 		g_array_append_val(ents, stats);
+		g_array_append_val(ents, summary);
 		for (guint i = 0; fs->learned && i < fs->n_images; i++) {
 			char *name = g_strconcat(image_name(fs->images[i]), FS_HEAT_SUFFIX, NULL);
 			struct dirent_spec e = {name, FS_INO_HEAT0 + i, S_IFREG};
@@ -228,10 +242,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (ino == FS_INO_STATS) {
+	if (fs_is_report(ino)) {
 		/* A snapshot per open, so one read sequence sees one consistent document. */
-		fi->fh = (uint64_t)(uintptr_t)report_json(fs->images, fs->learned, fs->n_images,
-							  fs->origin, &fs->link, fs->started_us);
+		fi->fh = (uint64_t)(uintptr_t)fs_report(fs, ino);
 		fi->direct_io = 1;
 	} else if (fs_heat(fs, ino)) {
 		/* The thread's latest snapshot, kept for this open; empty before the first. */
@@ -300,10 +313,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct image_extent ext;
 	int err;
 
-	if (ino == FS_INO_STATS) {
-		const char *json = (const char *)(uintptr_t)fi->fh;
+	if (fs_is_report(ino)) {
+		const char *text = (const char *)(uintptr_t)fi->fh;
 
-		fs_read_snapshot(req, json, strlen(json), size, off);
+		fs_read_snapshot(req, text, strlen(text), size, off);
 		return;
 	}
 	if (fs_heat(fs_of(req), ino)) {
@@ -325,7 +338,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino == FS_INO_STATS)
+	if (fs_is_report(ino))
 		g_free((char *)(uintptr_t)fi->fh);
 	else if (fs_heat(fs_of(req), ino))
 		g_bytes_unref((GBytes *)(uintptr_t)fi->fh);

@@ -1,6 +1,6 @@
 /*
- * report: the stats JSON. Built on demand (when the control file is opened), never on
- * the read path.
+ * report: the stats JSON and its text summary. Built on demand (when a control file is
+ * opened), never on the read path.
  */
 #include "aheadfs/report.h"
 
@@ -160,5 +160,75 @@ char *report_json(struct image *const *images, struct learner_image *const *lear
 		image_json(out, images[i], learned ? learned[i] : NULL);
 	}
 	g_string_append(out, "]}\n");
+	return g_string_free(out, FALSE);
+}
+
+static void image_summary(GString *out, struct image *img, struct learner_image *li)
+{
+	const struct image_stats *s = image_stats(img);
+	struct store *store = image_store(img);
+	uint64_t blocks = store_block_count(store), cached = store_cached_blocks(store);
+	uint64_t ahead = 0, used = 0, wasted = 0, missed = stats_get(&s->demand_blocks);
+	struct stats_histogram miss;
+
+	/* As prefetch_json: the prediction sources, not the background fill. */
+	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
+		uint64_t b = stats_get(&s->ahead_blocks[i]), u = stats_get(&s->ahead_used_blocks[i]);
+
+		if (!(IMAGE_PREDICTION_SOURCES & (1u << i)))
+			continue;
+		ahead += b;
+		used += u;
+		wasted += b > u ? (b - u) * image_block_size(img) : 0;
+	}
+	stats_histogram_snapshot(&s->miss_latency, &miss);
+	g_string_append_printf(out,
+			       "%s: %.1f%% local (%.1f of %.1f MiB)\n"
+			       "  reads: %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " hits, %" G_GUINT64_FORMAT
+			       " misses, %" G_GUINT64_FORMAT " of them waiting for a prefetch); misses took %.1f ms"
+			       " on average\n"
+			       "  prefetch: %" G_GUINT64_FORMAT " reads found their blocks fetched ahead,"
+			       " %.1f s of read time saved; accuracy %.2f, coverage %.2f, %.1f MiB fetched"
+			       " ahead and not read\n",
+			       image_name(img), blocks ? 100.0 * (double)cached / (double)blocks : 100.0,
+			       (double)(cached * image_block_size(img)) / 1048576.0,
+			       (double)image_size(img) / 1048576.0, stats_get(&s->reads),
+			       stats_get(&s->hit_reads), stats_get(&s->miss_reads),
+			       stats_get(&s->late_reads),
+			       miss.count ? (double)miss.sum_us / (double)miss.count / 1e3 : 0.0,
+			       stats_get(&s->helped_reads), (double)stats_get(&s->saved_us) / 1e6,
+			       ahead ? (double)used / (double)ahead : 0.0,
+			       used + missed ? (double)used / (double)(used + missed) : 0.0,
+			       (double)wasted / 1048576.0);
+	if (li) {
+		struct learner_image_stats ls;
+
+		learner_image_stats(li, &ls);
+		g_string_append_printf(out, "  model: %s, confidence %.2f, %s\n", ls.model,
+				       ls.confidence,
+				       ls.state_loaded ? "learned state loaded at mount"
+						       : "nothing learned before this mount");
+	}
+}
+
+char *report_summary(struct image *const *images, struct learner_image *const *learned,
+		     guint n_images, struct origin *origin, struct link *link, gint64 started_us)
+{
+	double rtt_us = 0, bandwidth = 0;
+	struct origin_counters oc = {0};
+	GString *out = g_string_new(NULL);
+
+	if (origin)
+		origin_get_counters(origin, &oc);
+	if (link)
+		link_get(link, &rtt_us, &bandwidth);
+	g_string_append_printf(out,
+			       "up %.1f s; origin: %" G_GUINT64_FORMAT " requests, %.1f MiB, %" G_GUINT64_FORMAT
+			       " retries, %" G_GUINT64_FORMAT " failures; link: %.1f ms, %.0f Mbit/s\n",
+			       (double)(g_get_monotonic_time() - started_us) / 1e6, oc.requests,
+			       (double)oc.bytes / 1048576.0, oc.retries, oc.failures, rtt_us / 1000.0,
+			       bandwidth * 8 / 1e6);
+	for (guint i = 0; i < n_images; i++)
+		image_summary(out, images[i], learned ? learned[i] : NULL);
 	return g_string_free(out, FALSE);
 }

@@ -5,6 +5,7 @@
  *   MOUNTPOINT/NAME ...         the images, inode FS_INO_IMAGE0 + index, read-only
  *   MOUNTPOINT/.aheadfs/        inode FS_INO_CTL, the control folder
  *   MOUNTPOINT/.aheadfs/stats   inode FS_INO_STATS, JSON (see report.h)
+ *   MOUNTPOINT/.aheadfs/summary inode FS_INO_SUMMARY, the same as text for people
  *   MOUNTPOINT/.aheadfs/NAME.heat  inode FS_INO_HEAT0 + index, the image's heat map
  *                               (heat.h format), refreshed once a second
  *
@@ -27,6 +28,7 @@ enum {
 	FS_INO_ROOT = FUSE_ROOT_ID,
 	FS_INO_CTL = 2,
 	FS_INO_STATS = 3,
+	FS_INO_SUMMARY = 4,
 	FS_INO_IMAGE0 = 16,
 };
 /* Far above the images' inodes, however many a manifest names. */

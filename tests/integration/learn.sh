@@ -4,7 +4,7 @@
 # served from prefetched blocks; an unlearned random pattern wastes little; background
 # fill completes the image, after which the origin is not needed.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 11
+tap_plan 12
 start_slow_origin 20
 make_image "$T/www/disk.raw" 64
 opts="state_dir=$T/state,bg_bandwidth=0"
@@ -21,6 +21,7 @@ rm -rf "$T/cache" # the data cache goes, the learned state stays
 mount_aheadfs "$T/mnt" "$ORIGIN_URL/disk.raw" -o "$opts"
 t2=$(python3 "$replay" "$T/mnt/disk.raw" 7 150)
 cp "$T/mnt/.aheadfs/stats" "$T/stats2.json"
+cp "$T/mnt/.aheadfs/summary" "$T/summary2.txt"
 unmount_aheadfs "$T/mnt"
 diag "first pass ${t1}s, learned pass ${t2}s"
 diag "$(json_get "$T/stats2.json" 's["images"][0]["prefetch"]')"
@@ -38,6 +39,14 @@ check "learned pass: the read time saved is counted (>= 15 ms per helped read, m
 s = json.load(open(sys.argv[1]))['images'][0]
 sys.exit(0 if s['helped_reads'] >= 0.8 * s['reads'] and
          s['latency_saved_s'] >= 0.015 * s['helped_reads'] else 1)" "$T/stats2.json"
+
+summary_ok() {
+	grep -q "^disk.raw: .*% local" "$1" && grep -q "learned state loaded at mount" "$1" &&
+		grep -Eq '^  prefetch: [1-9][0-9]* reads found their blocks fetched ahead, [0-9.]+ s of read time saved' "$1"
+}
+check "learned pass: the text summary says what was learned and the read time saved" \
+	summary_ok "$T/summary2.txt"
+diag "$(cat "$T/summary2.txt")"
 
 # The same sequence with prefetch off: every block is a miss, and nothing is saved.
 rm -rf "$T/cache"
