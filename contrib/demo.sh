@@ -82,21 +82,8 @@ workload() {
 	fi
 }
 
-summary() {
-	python3 - "$work/mnt/.aheadfs/stats" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-i = s["images"][0]
-print(f"   reads {i['reads']}: {i['hit_reads']} from cache, {i['miss_reads']} fetched; "
-      f"{s['origin']['requests']} range requests, {s['origin']['bytes'] / 2**20:.1f} MiB from the origin")
-print(f"   image local: {100 * i['fill']:.1f}% of {i['size'] / 2**20:.0f} MiB; "
-      f"miss latency p50 {i['miss_latency']['p50_us'] / 1000:.1f} ms, "
-      f"hit latency p50 {i['hit_latency']['p50_us'] / 1000:.2f} ms")
-p = i["prefetch"]
-print(f"   prefetch: {i['helped_reads']} reads found their blocks fetched ahead, "
-      f"{i['latency_saved_s']:.2f} s of read time saved; accuracy {p['accuracy']:.2f}, "
-      f"coverage {p['coverage']:.2f}")
-PY
+summary() { # what aheadfs says of itself, in words (MOUNTPOINT/.aheadfs/summary)
+	sed 's/^/   /' "$work/mnt/.aheadfs/summary"
 }
 
 run() {
