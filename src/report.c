@@ -49,37 +49,53 @@ static void sum_into(struct image_stats *sum, const struct image_stats *s)
 static const char *const source_names[IMAGE_N_SOURCES] = {"critical", "predictive",
 							   "background", "readahead"};
 
-static void prefetch_json(GString *out, struct image *img)
+/* What prefetching's predictions came to, in report.h's terms. */
+struct prefetch_figures {
+	double accuracy, coverage;
+	uint64_t wasted_bytes;
+};
+
+/* Over the prediction sources only: fill is judged by fill and by its tier's used_blocks. */
+static struct prefetch_figures prefetch_figures(struct image *img)
 {
 	const struct image_stats *s = image_stats(img);
 	uint64_t ahead = 0, used = 0, wasted = 0, missed = stats_get(&s->demand_blocks);
 
-	g_string_append(out, "\"prefetch\": {\"tiers\": {");
 	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
-		uint64_t blocks = stats_get(&s->ahead_blocks[i]);
-		uint64_t bytes = stats_get(&s->ahead_bytes[i]);
-		uint64_t u = stats_get(&s->ahead_used_blocks[i]);
+		uint64_t b = stats_get(&s->ahead_blocks[i]), u = stats_get(&s->ahead_used_blocks[i]);
 
-		/* The figures below judge predictions; fill is judged by fill and by its
-		 * tier's used_blocks. */
-		if (IMAGE_PREDICTION_SOURCES & (1u << i)) {
-			ahead += blocks;
-			used += u;
-			wasted += blocks > u ? (blocks - u) * image_block_size(img) : 0;
-		}
+		if (!(IMAGE_PREDICTION_SOURCES & (1u << i)))
+			continue;
+		ahead += b;
+		used += u;
+		wasted += b > u ? (b - u) * image_block_size(img) : 0;
+	}
+	return (struct prefetch_figures){
+	    .accuracy = ahead ? (double)used / (double)ahead : 0.0,
+	    .coverage = used + missed ? (double)used / (double)(used + missed) : 0.0,
+	    .wasted_bytes = wasted,
+	};
+}
+
+static void prefetch_json(GString *out, struct image *img)
+{
+	const struct image_stats *s = image_stats(img);
+	struct prefetch_figures pf = prefetch_figures(img);
+
+	g_string_append(out, "\"prefetch\": {\"tiers\": {");
+	for (int i = 0; i < IMAGE_N_SOURCES; i++)
 		g_string_append_printf(out,
 				       "%s\"%s\": {\"blocks\": %" G_GUINT64_FORMAT
 				       ", \"bytes\": %" G_GUINT64_FORMAT ", \"used_blocks\": %" G_GUINT64_FORMAT
 				       "}",
-				       i ? ", " : "", source_names[i], blocks, bytes, u);
-	}
+				       i ? ", " : "", source_names[i], stats_get(&s->ahead_blocks[i]),
+				       stats_get(&s->ahead_bytes[i]), stats_get(&s->ahead_used_blocks[i]));
 	g_string_append_printf(out,
 			       "}, \"accuracy\": %.4f, \"coverage\": %.4f, \"wasted_bytes\": %" G_GUINT64_FORMAT
 			       ", \"late_reads\": %" G_GUINT64_FORMAT ", \"inflight_bytes\": %" G_GUINT64_FORMAT
 			       ", \"miss_cost_ms\": %.3f}",
-			       ahead ? (double)used / (double)ahead : 0.0,
-			       used + missed ? (double)used / (double)(used + missed) : 0.0, wasted,
-			       stats_get(&s->late_reads), stats_get(&s->ahead_inflight_bytes),
+			       pf.accuracy, pf.coverage, pf.wasted_bytes, stats_get(&s->late_reads),
+			       stats_get(&s->ahead_inflight_bytes),
 			       (double)stats_get(&s->miss_cost_us) / 1e3);
 }
 
@@ -168,19 +184,9 @@ static void image_summary(GString *out, struct image *img, struct learner_image 
 	const struct image_stats *s = image_stats(img);
 	struct store *store = image_store(img);
 	uint64_t blocks = store_block_count(store), cached = store_cached_blocks(store);
-	uint64_t ahead = 0, used = 0, wasted = 0, missed = stats_get(&s->demand_blocks);
+	struct prefetch_figures pf = prefetch_figures(img);
 	struct stats_histogram miss;
 
-	/* As prefetch_json: the prediction sources, not the background fill. */
-	for (int i = 0; i < IMAGE_N_SOURCES; i++) {
-		uint64_t b = stats_get(&s->ahead_blocks[i]), u = stats_get(&s->ahead_used_blocks[i]);
-
-		if (!(IMAGE_PREDICTION_SOURCES & (1u << i)))
-			continue;
-		ahead += b;
-		used += u;
-		wasted += b > u ? (b - u) * image_block_size(img) : 0;
-	}
 	stats_histogram_snapshot(&s->miss_latency, &miss);
 	g_string_append_printf(out,
 			       "%s: %.1f%% local (%.1f of %.1f MiB)\n"
@@ -197,9 +203,7 @@ static void image_summary(GString *out, struct image *img, struct learner_image 
 			       stats_get(&s->late_reads),
 			       miss.count ? (double)miss.sum_us / (double)miss.count / 1e3 : 0.0,
 			       stats_get(&s->helped_reads), (double)stats_get(&s->saved_us) / 1e6,
-			       ahead ? (double)used / (double)ahead : 0.0,
-			       used + missed ? (double)used / (double)(used + missed) : 0.0,
-			       (double)wasted / 1048576.0);
+			       pf.accuracy, pf.coverage, (double)pf.wasted_bytes / 1048576.0);
 	if (li) {
 		struct learner_image_stats ls;
 
