@@ -289,8 +289,8 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 	struct image *img = f->img;
 
 	if (err == 0 && img->link)
-		link_observe(img->link, req->length, (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us,
-			     req->sharing);
+		link_observe(img->link, (uint64_t)g_get_monotonic_time(), req->length,
+			     (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us);
 	if (err == 0 && f->cached)
 		fetch_land(f, req->length); /* normally landed already, as the bytes came */
 	else if (err)

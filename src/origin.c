@@ -377,7 +377,6 @@ static void transfer_done(struct origin *o, struct transfer *t, CURLcode result)
 	char reason[256];
 	int verdict = transfer_verdict(t, result, reason, sizeof(reason));
 
-	t->req->sharing = o->active;
 	transfer_detach(o, t);
 	if (verdict == 0) {
 		__atomic_fetch_add(&o->n_bytes, t->received, __ATOMIC_RELAXED);

@@ -39,7 +39,9 @@
  *     waits. A boot has long quiet spells (the kernel boots from -kernel for 10 s
  *     before the first disk read) that look idle but are not the end of it.
  * Background's in-flight bytes stay within two round trips of the link, so a demand
- * miss that arrives meanwhile shares the link with at most that much fill.
+ * miss that arrives meanwhile shares the link with at most that much fill. Until the
+ * link's bandwidth is measured (link.c needs it kept busy for 100 ms) the fill keeps
+ * BG_UNMEASURED_BYTES in flight: a few blocks would never keep it busy that long.
  * A demand miss never waits for prefetches: the origin starts demand first and keeps
  * connections free for it (origin.c).
  */
@@ -49,6 +51,7 @@
 
 /* Background in flight never below this many blocks: an unmeasured link still fills. */
 #define BG_MIN_BLOCKS 4
+#define BG_UNMEASURED_BYTES (UINT64_C(1) << 20)
 /* Other processes leaving this many CPUs free: the host counts as idle for fill. */
 #define IDLE_FREE_CPUS 2.0
 
@@ -122,8 +125,10 @@ void prefetch_limits(const struct prefetch_params *params, const struct prefetch
 	if (st->demand_waiting > 0 || st->host_pressure > params->busy_pressure)
 		out->predictive_p = 1.01;
 	out->bg_budget_bytes = MIN(out->budget_bytes,
-				   MAX(2 * (uint64_t)(st->bandwidth * st->rtt_us / 1e6),
-				       (uint64_t)BG_MIN_BLOCKS * params->block_size));
+				   st->bandwidth > 0
+					   ? MAX(2 * (uint64_t)(st->bandwidth * st->rtt_us / 1e6),
+						 (uint64_t)BG_MIN_BLOCKS * params->block_size)
+					   : BG_UNMEASURED_BYTES);
 	out->background = params->bg_bandwidth > 0 && link_idle &&
 			  st->now_us >= st->learned_end_us && prefetch_host_idle(params, st) &&
 			  st->inflight_bytes < out->bg_budget_bytes;

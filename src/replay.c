@@ -34,8 +34,7 @@
  * sharing one bottleneck get), so a demand read is slowed, not blocked, by prefetches.
  * Bandwidth 0 is infinite: a request takes exactly one RTT. Every finished transfer goes
  * to link_observe() with its time to first byte and its elapsed time counted from the
- * moment it went to the link, and the number of transfers sharing the link, as origin.c
- * counts them.
+ * moment it went to the link.
  *
  * Reader. One read at a time, in trace order (a booting guest mostly waits for each read),
  * as contrib/bench/replay.c replays: read i is issued at
@@ -310,8 +309,8 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 
 	bool background = r->source == 1 + PREFETCH_TIER_BACKGROUND;
 
-	link_observe(&s->link, bytes, (r->ttfb_ns - r->start_ns) / 1000,
-		     (s->now - r->start_ns) / 1000, s->nrunning);
+	link_observe(&s->link, s->now / 1000, bytes, (r->ttfb_ns - r->start_ns) / 1000,
+		     (s->now - r->start_ns) / 1000);
 	for (uint64_t b = r->first; b < r->first + r->count; b++) {
 		blk_set_state(s, b, BLK_CACHED);
 		s->cached_blocks++;

@@ -105,7 +105,6 @@ struct origin_request {
 	gint64 ttfb_us;	    /* start of the last attempt to its first byte: the RTT */
 	gint64 transfer_us; /* start of the last attempt to done */
 	gint64 elapsed_us;  /* submit to done, queueing and retries included */
-	unsigned sharing;   /* transfers running when it finished, itself included */
 };
 
 struct origin_counters {

@@ -115,7 +115,11 @@ static void test_background_only_when_idle(void)
 	st.inflight_bytes = 1000000; /* two round trips of fill on their way */
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 0);
 	st.inflight_bytes = 0;
-	st.bandwidth = st.rtt_us = 0; /* unmeasured link: a few blocks at a time */
+	/* Unmeasured link: 1 MiB in flight, enough to keep it busy long enough to measure. */
+	st.bandwidth = st.rtt_us = 0;
+	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 1 << 20);
+	st.bandwidth = 125e3; /* 1 Mbit/s, measured: a few blocks at a time */
+	st.rtt_us = 20 * MS;
 	g_assert_cmpuint(prefetch_background_quota(&params, &st, 0), ==, 4 * BS);
 	st.bandwidth = 25e6;
 	st.rtt_us = 20 * MS;
@@ -210,7 +214,16 @@ static void test_cpu_share(void)
 	g_assert_cmpuint(real.busy, <=, real.total);
 }
 
-static void test_link_estimates(void)
+/* Bodies of `bytes` each, back to back from `t0`, `body` long, after an RTT of `rtt`. */
+static uint64_t feed_stream(struct link *link, uint64_t t0, int n, uint64_t bytes, uint64_t rtt,
+			    uint64_t body)
+{
+	for (int i = 1; i <= n; i++)
+		link_observe(link, t0 + (uint64_t)i * body, bytes, rtt, rtt + body);
+	return t0 + (uint64_t)n * body;
+}
+
+static void test_link_rtt_and_stream(void)
 {
 	struct link link;
 	double rtt, bw;
@@ -218,13 +231,69 @@ static void test_link_estimates(void)
 	link_init(&link);
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat(rtt, ==, 0);
-	for (int i = 0; i < 50; i++) {
-		link_observe(&link, 4096, 20 * MS, 20 * MS + 100, 1);	   /* small: RTT only */
-		link_observe(&link, 1 << 20, 20 * MS, 20 * MS + 80 * MS, 2); /* 1 MiB in 80 ms, 2 sharing */
-	}
+	g_assert_cmpfloat(bw, ==, 0);
+	/* 1 MiB every 40 ms, bodies back to back (the next in flight behind each). */
+	feed_stream(&link, 1000 * MS, 50, 1 << 20, 20 * MS, 40 * MS);
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
 	g_assert_cmpfloat_with_epsilon(bw, (1 << 20) / 0.04, 1e3);
+	link_clear(&link);
+}
+
+/* Short transfers after pauses say nothing of the bandwidth, however fast they go. */
+static void test_link_short_spells_unknown(void)
+{
+	struct link link;
+	double rtt, bw;
+
+	link_init(&link);
+	for (uint64_t i = 1; i <= 200; i++) /* 256 KiB in 0.2 ms, every 50 ms */
+		link_observe(&link, i * 50 * MS, 256 << 10, 20 * MS, 20 * MS + 200);
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
+	g_assert_cmpfloat(bw, ==, 0);
+	link_clear(&link);
+}
+
+/*
+ * Transfers that receive at the same time share the link; those still waiting for their
+ * first byte do not: eight in flight, two receiving at a time, at 25 MB/s in all.
+ */
+static void test_link_overlapping_bodies(void)
+{
+	struct link link;
+	double rtt, bw;
+	uint64_t t = 1000 * MS;
+
+	link_init(&link);
+	for (int i = 0; i < 40; i++) {
+		/* Two bodies of 1 MB at 12.5 MB/s each, both over [t, t + 80 ms). */
+		link_observe(&link, t + 80 * MS, 1000000, 60 * MS, 140 * MS);
+		link_observe(&link, t + 80 * MS, 1000000, 60 * MS, 140 * MS);
+		t += 80 * MS;
+	}
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat_with_epsilon(bw, 25e6, 25e6 * 0.01);
+	link_clear(&link);
+}
+
+/* A burst let through after an idle spell inflates only the first sample, and little. */
+static void test_link_burst_credit(void)
+{
+	struct link link;
+	double rtt, bw;
+	uint64_t t;
+
+	link_init(&link);
+	link_observe(&link, 1000 * MS, 500000, 20 * MS, 20 * MS + 100); /* 500 KB at once */
+	t = feed_stream(&link, 1000 * MS, 4, 250000, 20 * MS, 10 * MS); /* then 25 MB/s */
+	(void)t;
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat(bw, ==, 0); /* 40 ms: not long enough yet */
+	feed_stream(&link, 1040 * MS, 36, 250000, 20 * MS, 10 * MS);
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat(bw, >=, 25e6);
+	g_assert_cmpfloat(bw, <=, 25e6 * 1.25);
 	link_clear(&link);
 }
 
@@ -251,7 +320,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/prefetch/background-only-when-idle", test_background_only_when_idle);
 	g_test_add_func("/prefetch/background-waits-for-cpu", test_background_waits_for_cpu);
 	g_test_add_func("/prefetch/cpu-share", test_cpu_share);
-	g_test_add_func("/prefetch/link-estimates", test_link_estimates);
+	g_test_add_func("/prefetch/link/rtt-and-stream", test_link_rtt_and_stream);
+	g_test_add_func("/prefetch/link/short-spells-unknown", test_link_short_spells_unknown);
+	g_test_add_func("/prefetch/link/overlapping-bodies", test_link_overlapping_bodies);
+	g_test_add_func("/prefetch/link/burst-credit", test_link_burst_credit);
 	g_test_add_func("/prefetch/psi", test_psi);
 	return g_test_run();
 }
