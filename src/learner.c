@@ -471,6 +471,8 @@ static void learner_pace_cpu(struct learner *l, uint64_t now)
 static void learner_tick(struct learner *l, uint64_t now, uint64_t *saved_at)
 {
 	learner_enforce_cache_size(l);
+	for (guint i = 0; i < l->images->len; i++)
+		image_trim(((struct learner_image *)l->images->pdata[i])->img);
 	learner_pace_cpu(l, now);
 	if (now - l->pressure_at_us >= PRESSURE_INTERVAL_US) {
 		learner_sample_host(l);

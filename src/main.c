@@ -238,9 +238,11 @@ static int run_session(struct fuse_args *args, struct fs *fs, const struct optio
 	fuse_daemonize(c->foreground);
 	log_init(!c->foreground, c->debug);
 
-	origin_start(fs->origin);
-	for (guint i = 0; i < fs->n_images; i++)
+	for (guint i = 0; i < fs->n_images; i++) {
+		image_start(fs->images[i]);
 		store_start_flusher(image_store(fs->images[i]), FLUSH_INTERVAL_MS);
+	}
+	origin_start(fs->origin);
 	learner_start(fs->learner);
 	summary_learner = fs->learner;
 	signal(SIGUSR1, on_sigusr1);

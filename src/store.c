@@ -28,6 +28,7 @@ struct store {
 	uint32_t block_size;
 	unsigned shift;
 	int data_fd;
+	int direct_fd; /* the same file opened O_DIRECT, or -1 */
 	int lock_fd;
 	struct blockmap *map;
 	char *discarded;
@@ -141,6 +142,7 @@ struct store *store_open(const struct store_config *cfg, GError **error)
 	s->block_size = cfg->block_size;
 	s->shift = (unsigned)__builtin_ctz(cfg->block_size);
 	s->data_fd = -1;
+	s->direct_fd = -1;
 	s->lock_fd = -1;
 	g_mutex_init(&s->flush_lock);
 	g_mutex_init(&s->stop_lock);
@@ -165,6 +167,7 @@ struct store *store_open(const struct store_config *cfg, GError **error)
 	}
 	if (!store_load(s, error))
 		goto fail;
+	s->direct_fd = open(s->data_path, O_RDWR | O_DIRECT | O_CLOEXEC);
 	return s;
 fail:
 	store_close(s);
@@ -216,13 +219,13 @@ uint64_t store_cached_blocks(const struct store *store)
 	return blockmap_count(store->map);
 }
 
-int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len)
+static int store_pwrite_fd(int fd, uint64_t offset, const void *buf, size_t len)
 {
 	const char *p = buf;
 	off_t off = (off_t)offset;
 
 	while (len > 0) {
-		ssize_t n = pwrite(store->data_fd, p, len, off);
+		ssize_t n = pwrite(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -233,6 +236,41 @@ int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t l
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len)
+{
+	return store_pwrite_fd(store->data_fd, offset, buf, len);
+}
+
+#define DIRECT_ALIGN 4096u
+
+/*
+ * O_DIRECT for the aligned head (no page cache: on a VM every new page-cache page costs
+ * the host a fault), a buffered write for the rest. A filesystem that refuses O_DIRECT
+ * writes (EINVAL) gets buffered ones from then on. Only the image's writer thread calls
+ * this, so direct_fd needs no lock.
+ */
+int store_pwrite_aligned(struct store *store, uint64_t offset, const void *buf, size_t len)
+{
+	size_t head = store->direct_fd >= 0 && offset % DIRECT_ALIGN == 0 &&
+				      (uintptr_t)buf % DIRECT_ALIGN == 0
+			      ? len / DIRECT_ALIGN * DIRECT_ALIGN
+			      : 0;
+	int r = head ? store_pwrite_fd(store->direct_fd, offset, buf, head) : 0;
+
+	if (r == -EINVAL) {
+		log_debug("%s: O_DIRECT writes refused; writing through the page cache",
+			  store->data_path);
+		close(store->direct_fd);
+		store->direct_fd = -1;
+		head = 0;
+		r = 0;
+	}
+	if (r == 0 && head < len)
+		r = store_pwrite_fd(store->data_fd, offset + head, (const char *)buf + head,
+				    len - head);
+	return r;
 }
 
 void store_mark(struct store *store, uint64_t first, uint64_t count)
@@ -347,6 +385,8 @@ void store_close(struct store *store)
 		log_warning("%s", error->message);
 	if (store->data_fd >= 0)
 		close(store->data_fd);
+	if (store->direct_fd >= 0)
+		close(store->direct_fd);
 	if (store->lock_fd >= 0)
 		close(store->lock_fd);
 	blockmap_free(store->map);

@@ -8,11 +8,15 @@
  *   present bit | in inflight table | meaning
  *   ------------+-------------------+---------------------------------------------
  *        0      |        no         | absent: the next reader starts a fetch
- *        0      |        yes        | being fetched: readers wait on that fetch
- *        1      |      yes or no    | present: served from the cache file
+ *        0      |        yes        | being fetched, or landed in the fetch's buffer
+ *               |                   | and not yet written: readers join that fetch,
+ *               |                   | wait until it has landed and read the buffer
+ *        1      |        yes        | present, and still in the fetch's buffer for
+ *               |                   | readers to come (retained): served from there
+ *        1      |        no         | present: served from the cache file
  *
- * A fetch sets the bits (after writing the bytes) before it leaves the inflight table,
- * so a block is never seen as absent while it is being fetched or after.
+ * The writer sets the bits (after writing the bytes) before the block leaves the inflight
+ * table, so a block is never seen as absent while it is being fetched or after.
  */
 #ifndef AHEADFS_IMAGE_H
 #define AHEADFS_IMAGE_H
@@ -95,6 +99,8 @@ struct image_extent {
 	uint64_t offset; /* in that file */
 	size_t length;	 /* bytes to return; 0 at or past EOF */
 	void *mem;	 /* when not NULL: the bytes; the caller g_free()s it */
+	const void *data; /* when not NULL: the bytes, valid until image_read_end */
+	void *hold;	  /* what keeps data alive */
 	unsigned epoch;	 /* for image_read_end */
 };
 
@@ -103,6 +109,10 @@ struct image_extent {
 struct image;
 
 struct image *image_new(const struct image_config *cfg);
+/* Start the thread that writes fetched blocks to the cache (after any fork). */
+void image_start(struct image *img);
+/* Let go of fetched data kept in memory that no reader came for (periodically). */
+void image_trim(struct image *img);
 /* Flushes and closes the store. No read may be running. */
 void image_free(struct image *img);
 

@@ -46,6 +46,11 @@ struct store *store_open(const struct store_config *cfg, GError **error);
 void store_close(struct store *store);
 
 int store_fd(const struct store *store);
+/*
+ * Write bytes to the cache file like store_pwrite, bypassing the page cache (O_DIRECT)
+ * where buf and offset are 4 KiB aligned and the filesystem allows. One thread only.
+ */
+int store_pwrite_aligned(struct store *store, uint64_t offset, const void *buf, size_t len);
 const struct blockmap *store_map(const struct store *store);
 unsigned store_block_shift(const struct store *store);
 uint64_t store_block_count(const struct store *store);
