@@ -461,6 +461,17 @@ static void image_unretain_oldest_locked(struct image *img)
 	fetch_unref_locked(old);
 }
 
+/*
+ * Fetched for a reader still to come: readahead or a predicted block. A demand fetch's
+ * reader has had its bytes, and background fill expects no reader soon, so keeping
+ * theirs would only hold memory (1,000 random reads would keep 64 MiB).
+ */
+static bool fetch_ahead_of_reader(const struct fetch *f)
+{
+	return f->source == IMAGE_SOURCE_READAHEAD || f->source == PREFETCH_TIER_CRITICAL ||
+	       f->source == PREFETCH_TIER_PREDICTIVE;
+}
+
 /* Keep a done, written fetch for readers to come; let the oldest go. Locked. */
 static void image_retain_locked(struct image *img, struct fetch *f)
 {
@@ -503,7 +514,7 @@ static gpointer image_writer_main(gpointer data)
 		g_mutex_lock(&img->lock);
 		/* Done, and all that landed is written: keep it for readers, or let it go. */
 		if (f->done && f->written == f->landed && !f->retained) {
-			if (!f->err && f->cached && f->written == f->count)
+			if (!f->err && f->cached && f->written == f->count && fetch_ahead_of_reader(f))
 				image_retain_locked(img, f);
 			else
 				image_release_blocks_locked(img, f, 0, f->landed);
