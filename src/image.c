@@ -40,20 +40,20 @@
  * 1.3 s for a block that came in the first 10 ms) or for the cache write. Once a block is
  * in the cache file it is marked present and leaves the inflight table.
  *
- * Once written, a fetch is retained (img->retained, RETAIN_BYTES) with its blocks still in
- * the inflight table and set in img->resident, so readers that come later (a stream
- * behind readahead) are answered from memory too; then its blocks leave the table and
- * the cache file serves them. An eviction that wants a retained block takes it out.
+ * Once written, a readahead fetch is retained (img->retained, RETAIN_BYTES) with its
+ * blocks still in the inflight table and set in img->resident, so the stream that comes
+ * for them is answered from memory too; then its blocks leave the table and the cache
+ * file serves them. An eviction that wants a retained block takes it out.
  *
  * Why: the origin thread used to write each run to the cache file through the page cache,
  * and on a cold sequential read that write (a copy into new page-cache pages, which on a
  * VM costs a host fault each) was a third of all CPU time and the serial bottleneck.
- * Now the origin thread only receives into reused buffers, the writer writes them with
- * O_DIRECT (no page cache: store_pwrite_aligned), and no reader needs the page cache to
- * see fresh blocks. Cold 2 GiB from nginx (readpath.sh): 793-970 MB/s with -o direct_io,
- * 320-507 without, against 276-512 and 195-354 before. O_DIRECT alone, on the origin
- * thread and without retention, was slower (the thread waited for the disk, and late
- * readers read from it): both halves are needed.
+ * Now the origin thread only receives into reused buffers, and the writer writes what
+ * streams past with O_DIRECT (no page cache: see fetch_streams_past), so no reader of a
+ * stream needs the page cache to see fresh blocks. Cold 2 GiB from nginx (readpath.sh):
+ * 793-970 MB/s with -o direct_io, 320-507 without, against 276-512 and 195-354 before.
+ * O_DIRECT alone, on the origin thread and without retention, was slower (the thread
+ * waited for the disk, and late readers read from it): both halves are needed.
  */
 struct fetch {
 	struct origin_request req;
@@ -410,6 +410,19 @@ static void image_release_blocks_locked(struct image *img, struct fetch *f, uint
 }
 
 /*
+ * Blocks that stream past: readahead (its reader comes within a window, and is answered
+ * from the retained buffer) and background fill (no reader expected soon). They go to the
+ * cache file with O_DIRECT, so they take no new page-cache pages. Everything else (demand,
+ * predicted blocks) goes through the page cache, where a reader that comes seconds later
+ * finds it: a learned boot prefetches its blocks well ahead, and reading them back from
+ * the disk made it 5-7 s slower (two A/B boots at 20/200, 2026-11-26).
+ */
+static bool fetch_streams_past(const struct fetch *f)
+{
+	return f->source == IMAGE_SOURCE_READAHEAD || f->source == PREFETCH_TIER_BACKGROUND;
+}
+
+/*
  * Write the landed, unwritten blocks of f to the cache file, then mark them present and
  * take them out of the inflight table (readers then use the file). When the cache cannot
  * take them (disk full), they only leave the table: readers that hold f are answered from
@@ -430,8 +443,11 @@ static void image_write_landed(struct image *img, struct fetch *f)
 	if (f->cached) {
 		uint64_t at = MIN(from << img->shift, f->req.length);
 
-		r = store_pwrite_aligned(img->store, f->req.offset + at, (char *)f->req.buf + at,
-					 len);
+		r = fetch_streams_past(f)
+			    ? store_pwrite_aligned(img->store, f->req.offset + at,
+						   (char *)f->req.buf + at, len)
+			    : store_pwrite(img->store, f->req.offset + at, (char *)f->req.buf + at,
+					   len);
 		if (r == 0) {
 			store_mark(img->store, f->first + from, to - from);
 		} else {
@@ -459,17 +475,6 @@ static void image_unretain_oldest_locked(struct image *img)
 	img->retained_bytes -= old->req.length;
 	image_release_blocks_locked(img, old, 0, old->landed);
 	fetch_unref_locked(old);
-}
-
-/*
- * Fetched for a reader still to come: readahead or a predicted block. A demand fetch's
- * reader has had its bytes, and background fill expects no reader soon, so keeping
- * theirs would only hold memory (1,000 random reads would keep 64 MiB).
- */
-static bool fetch_ahead_of_reader(const struct fetch *f)
-{
-	return f->source == IMAGE_SOURCE_READAHEAD || f->source == PREFETCH_TIER_CRITICAL ||
-	       f->source == PREFETCH_TIER_PREDICTIVE;
 }
 
 /* Keep a done, written fetch for readers to come; let the oldest go. Locked. */
@@ -514,7 +519,8 @@ static gpointer image_writer_main(gpointer data)
 		g_mutex_lock(&img->lock);
 		/* Done, and all that landed is written: keep it for readers, or let it go. */
 		if (f->done && f->written == f->landed && !f->retained) {
-			if (!f->err && f->cached && f->written == f->count && fetch_ahead_of_reader(f))
+			if (!f->err && f->cached && f->written == f->count &&
+			    f->source == IMAGE_SOURCE_READAHEAD)
 				image_retain_locked(img, f);
 			else
 				image_release_blocks_locked(img, f, 0, f->landed);
