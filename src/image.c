@@ -423,10 +423,11 @@ static bool fetch_streams_past(const struct fetch *f)
 }
 
 /*
- * Write the landed, unwritten blocks of f to the cache file, then mark them present and
- * take them out of the inflight table (readers then use the file). When the cache cannot
- * take them (disk full), they only leave the table: readers that hold f are answered from
- * its buffer, later ones fetch again. Writer thread.
+ * Write the landed, unwritten blocks of f to the cache file and mark them present. They
+ * stay in the inflight table (answered from f's buffer) until f is done: then they leave
+ * it (image_writer_main), or, fetched by readahead, when f leaves retention. When the
+ * cache cannot take them (disk full), they leave the table at once: readers that hold f
+ * are answered from its buffer, later ones fetch again. Writer thread.
  */
 static void image_write_landed(struct image *img, struct fetch *f)
 {
