@@ -51,7 +51,7 @@
  * Now the origin thread only receives into reused buffers, and the writer writes what
  * streams past with O_DIRECT (no page cache: see fetch_streams_past), so no reader of a
  * stream needs the page cache to see fresh blocks. Cold 2 GiB from nginx (readpath.sh):
- * 793-970 MB/s with -o direct_io, 320-507 without, against 276-512 and 195-354 before.
+ * 793-970 MB/s with -o direct_io, 320-507 without, against 199-512 and 163-354 before.
  * O_DIRECT alone, on the origin thread and without retention, was slower (the thread
  * waited for the disk, and late readers read from it): both halves are needed.
  */
