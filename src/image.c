@@ -18,7 +18,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "aheadfs/evict.h"
 #include "aheadfs/link.h"
@@ -273,17 +272,16 @@ static void *image_buf_get_locked(struct image *img, uint64_t length)
 {
 	unsigned c = buf_class(length);
 
+	void *p;
+
 	if (img->buf_pool[c] && img->buf_pool[c]->len) {
 		img->pool_bytes -= UINT64_C(1) << c;
 		return g_ptr_array_steal_index_fast(img->buf_pool[c], img->buf_pool[c]->len - 1);
 	}
-	{
-		void *p;
-
-		if (posix_memalign(&p, 4096, (size_t)1 << c) != 0)
-			g_error("out of memory");
-		return p;
-	}
+	/* Aligned for O_DIRECT (store_pwrite_aligned). */
+	if (posix_memalign(&p, 4096, (size_t)1 << c) != 0)
+		g_error("out of memory");
+	return p;
 }
 
 static void image_buf_put_locked(struct image *img, void *buf, uint64_t length)
@@ -706,23 +704,6 @@ static bool image_borrow_locked(struct fetch *f, struct image_extent *out)
 static unsigned image_enter(struct image *img);
 static void image_leave(struct image *img, unsigned e);
 
-/* Read `len` bytes of the cache file at `offset`: 0 or -errno. */
-static int image_pread(struct image *img, char *buf, size_t len, uint64_t offset)
-{
-	while (len > 0) {
-		ssize_t n = pread(store_fd(img->store), buf, len, (off_t)offset);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		offset += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The fetch in `waits` whose landed blocks hold block b, or NULL. Locked. */
 static struct fetch *image_holder_locked(GPtrArray *waits, uint64_t b)
 {
@@ -765,7 +746,7 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 		else if (!store_has(img->store, b))
 			err = -EAGAIN;
 		else
-			err = image_pread(img, mem + (lo - start), hi - lo, lo);
+			err = store_pread(img->store, lo, mem + (lo - start), hi - lo);
 	}
 	image_leave(img, e);
 	if (err)
@@ -773,6 +754,23 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 	else
 		out->mem = mem;
 	return err;
+}
+
+/*
+ * Answer the read of `out` from `fetches`, all landed for it: from one fetch's buffer
+ * when the read lies in it (the extent then holds that reference, and `fetches` is
+ * emptied), else assembled. 0 or -errno (-EAGAIN: plan again).
+ */
+static int image_answer(struct image *img, GPtrArray *fetches, struct image_extent *out)
+{
+	bool borrowed;
+
+	g_mutex_lock(&img->lock);
+	borrowed = fetches->len == 1 && image_borrow_locked(fetches->pdata[0], out);
+	if (borrowed)
+		g_ptr_array_set_size(fetches, 0); /* the extent holds the reference now */
+	g_mutex_unlock(&img->lock);
+	return borrowed ? 0 : image_assemble(img, fetches, out);
 }
 
 /* Drop the references of `fetches`. */
@@ -808,12 +806,8 @@ static bool image_read_landed(struct image *img, struct block_span span,
 			g_ptr_array_add(holders, f);
 		}
 	}
-	ok = ok && holders->len > 0;
-	if (ok && holders->len == 1 && image_borrow_locked(holders->pdata[0], out))
-		g_ptr_array_set_size(holders, 0); /* the extent holds the reference now */
 	g_mutex_unlock(&img->lock);
-	if (ok && !out->hold && image_assemble(img, holders, out) != 0)
-		ok = false;
+	ok = ok && holders->len > 0 && image_answer(img, holders, out) == 0;
 	image_unref_all(img, holders);
 	return ok;
 }
@@ -834,12 +828,10 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 		if (f->err && (!err || err == -EAGAIN))
 			err = f->err;
 	}
-	if (!err && waits->len == 1 && image_borrow_locked(waits->pdata[0], out))
-		g_ptr_array_set_size(waits, 0); /* the extent holds the reference now */
 	g_mutex_unlock(&img->lock);
 
 	if (!err && waits->len > 0)
-		err = image_assemble(img, waits, out);
+		err = image_answer(img, waits, out);
 	image_unref_all(img, waits);
 	return err;
 }

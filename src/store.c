@@ -243,6 +243,25 @@ int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t l
 	return store_pwrite_fd(store->data_fd, offset, buf, len);
 }
 
+int store_pread(const struct store *store, uint64_t offset, void *buf, size_t len)
+{
+	char *p = buf;
+	off_t off = (off_t)offset;
+
+	while (len > 0) {
+		ssize_t n = pread(store->data_fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 #define DIRECT_ALIGN 4096u
 
 /*
