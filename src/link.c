@@ -102,7 +102,6 @@ void link_observe(struct link *link, uint64_t now_us, uint64_t bytes, uint64_t t
 	link->rtt_us = ewma(link->rtt_us, (double)ttfb_us);
 	if (bytes > 0 && body_us > 0 && now_us >= body_us)
 		link_add_body(link, now_us - body_us, now_us, (double)bytes);
-	link->samples++;
 	g_mutex_unlock(&link->lock);
 }
 

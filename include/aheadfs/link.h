@@ -16,7 +16,6 @@ struct link {
 	GMutex lock;	  /* protects everything below */
 	double rtt_us;	  /* EWMA of time to first byte */
 	double bandwidth; /* EWMA of bytes/s over busy spells; 0 until one lasted LINK_SPELL_US */
-	uint64_t samples;
 	/*
 	 * The busy spell being measured: the union of the bodies (first byte to last) of
 	 * transfers that overlap, from spell_start_us to spell_end_us, and their bytes.
