@@ -61,6 +61,8 @@ struct fetch {
 	uint64_t landed;  /* blocks [first, first + landed) are in req.buf; under img->lock,
 			     written by the origin thread only */
 	uint64_t written; /* ... and [first, first + written) in the cache file; writer only */
+	uint64_t queued;  /* ... and [first, first + queued) handed to the writer; under
+			     img->lock, written by the origin thread only */
 	int refs;    /* waiters, queued writes and the origin's; protected by img->lock */
 	bool done;   /* protected by img->lock */
 	int err;     /* valid once done */
@@ -74,8 +76,19 @@ struct fetch {
 #define BUF_MIN_SHIFT 16
 /* Idle fetch buffers kept for reuse: fresh memory costs a fault per page. */
 #define POOL_MAX_BYTES (UINT64_C(64) << 20)
-/* Landed bytes the writer may be behind by before the origin thread waits for it. */
+/*
+ * Bytes handed to the writer and not written yet that the origin thread may be ahead
+ * by before it waits. (Landed bytes not handed over yet are under WRITE_RUN_BYTES per
+ * fetch running.)
+ */
 #define WRITE_BACKLOG_BYTES (UINT64_C(32) << 20)
+/*
+ * The writer gets a fetch's landed blocks in runs of at least this much (or the rest of
+ * the fetch): one write per 64 KiB block made O_DIRECT writes of 64-256 KiB, at which
+ * this machine's disk takes 317-568 MB/s against 781 MB/s at 1 MiB (dd/fio, queue depth
+ * 1), and woke the writer for every block.
+ */
+#define WRITE_RUN_BYTES (UINT64_C(1) << 20)
 /*
  * Fetches kept after they are written, for readers that come later: twice readahead's
  * largest window (readahead.c, 32 MiB), so a stream finds what was fetched ahead of it
@@ -353,10 +366,20 @@ static uint64_t fetch_bytes(const struct fetch *f, uint64_t from, uint64_t to)
 	return MIN(to << shift, f->req.length) - MIN(from << shift, f->req.length);
 }
 
+/* Hand f's landed blocks to the writer (one reference, one wake-up). Locked. */
+static void fetch_queue_write_locked(struct image *img, struct fetch *f)
+{
+	img->write_backlog += fetch_bytes(f, f->queued, f->landed);
+	f->queued = f->landed;
+	f->refs++; /* the writer's */
+	g_async_queue_push(img->writes, f);
+}
+
 /*
  * The first `bytes` of f are in its buffer: the whole blocks among them land (their
- * readers wake) and go to the writer. Origin thread. When the writer is far behind, wait
- * for it: the buffers are memory, and the disk sets the pace in the end.
+ * readers wake) and go to the writer in runs of WRITE_RUN_BYTES. Origin thread. When
+ * the writer is far behind, wait for it: the buffers are memory, and the disk sets the
+ * pace in the end.
  */
 static void fetch_land(struct fetch *f, uint64_t bytes)
 {
@@ -371,10 +394,9 @@ static void fetch_land(struct fetch *f, uint64_t bytes)
 		blockmap_set(img->resident, b);
 	g_mutex_lock(&img->lock);
 	f->landed = whole;
-	f->refs++; /* the writer's */
-	img->write_backlog += fetch_bytes(f, from, whole);
 	g_cond_broadcast(&img->cond);
-	g_async_queue_push(img->writes, f);
+	if (whole == f->count || fetch_bytes(f, f->queued, whole) >= WRITE_RUN_BYTES)
+		fetch_queue_write_locked(img, f);
 	while (img->write_backlog > WRITE_BACKLOG_BYTES)
 		g_cond_wait(&img->written_cond, &img->lock);
 	g_mutex_unlock(&img->lock);
@@ -434,7 +456,7 @@ static void image_write_landed(struct image *img, struct fetch *f)
 	int r = 0;
 
 	g_mutex_lock(&img->lock);
-	to = f->landed;
+	to = f->queued;
 	g_mutex_unlock(&img->lock);
 	if (to <= from)
 		return;
@@ -557,8 +579,7 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 	f->done = true;
 	f->err = err == -ESTALE || err == -ECANCELED ? -EIO : err;
 	g_cond_broadcast(&img->cond);
-	f->refs++; /* the writer's: it keeps f for later readers once written */
-	g_async_queue_push(img->writes, f);
+	fetch_queue_write_locked(img, f); /* the rest, and the news that f is done */
 	fetch_unref_locked(f);
 	g_mutex_unlock(&img->lock);
 }

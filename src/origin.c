@@ -26,13 +26,6 @@
 #define BACKOFF_MAX_US (2 * 1000 * 1000)
 #define POLL_MAX_MS 1000
 /*
- * Body bytes for a sink are gathered into runs of this size before the sink sees them:
- * libcurl hands them over 16 KiB at a time at any alignment, and a sink that writes a
- * file then pays a syscall per 16 KiB and a zeroed partial page at both ends of each.
- * Measured (perf, cold sequential read): pwrite was a third of aheadfs's CPU time.
- */
-#define STAGE_BYTES (256 * 1024)
-/*
  * libcurl mallocs its receive buffer (CURLOPT_BUFFERSIZE, 512 KiB) for every transfer
  * and frees it when the transfer is done. With glibc's defaults that memory goes back
  * to the kernel (munmap, or MADV_DONTNEED when a thread arena shrinks) and every
@@ -49,9 +42,7 @@ struct transfer {
 	struct curl_slist *headers;
 	struct http_response resp;
 	char errbuf[CURL_ERROR_SIZE];
-	uint64_t received; /* accepted bytes, staged ones included */
-	char *stage;	   /* STAGE_BYTES from the pool, only for a request with a sink */
-	size_t staged;	   /* the last `staged` bytes received are in stage, not yet sunk */
+	uint64_t received; /* accepted bytes */
 	bool checked;	/* the headers were verified at the first body byte */
 	bool rejected;	/* ... and found wrong: no byte was accepted */
 	bool overflow;
@@ -76,7 +67,6 @@ struct origin {
 	unsigned prefetch_slots; /* at most this many prefetches run at once */
 	GPtrArray *running;   /* transfers added to the multi handle */
 	GPtrArray *idle_easy; /* reusable handles: keeps TLS session and DNS caches warm */
-	GPtrArray *idle_stage; /* reusable stage buffers */
 
 	/* Counters, updated with atomics. */
 	uint64_t n_requests, n_bytes, n_retries, n_failures, n_queued;
@@ -103,7 +93,6 @@ struct origin *origin_new(const struct origin_config *cfg, GError **error)
 	for (int p = 0; p < ORIGIN_N_PRIORITIES; p++)
 		g_queue_init(&o->queue[p]);
 	o->idle_easy = g_ptr_array_new();
-	o->idle_stage = g_ptr_array_new_with_free_func(g_free);
 	o->running = g_ptr_array_new();
 	o->multi = curl_multi_init();
 	if (!o->multi) {
@@ -184,40 +173,6 @@ void origin_promote(struct origin *o, struct origin_request *req)
 	}
 }
 
-/* Hand the staged bytes to the sink. Returns false (sink_err set) when it refused them. */
-static bool transfer_unstage(struct transfer *t)
-{
-	if (t->staged == 0 || t->sink_err)
-		return t->sink_err == 0;
-	t->sink_err = t->req->sink(t->req, t->received - t->staged, t->stage, t->staged);
-	t->staged = 0;
-	return t->sink_err == 0;
-}
-
-/* Pass body bytes to the sink in STAGE_BYTES runs (aligned in the range). */
-static bool transfer_sink(struct transfer *t, const char *data, size_t len)
-{
-	while (len > 0) {
-		size_t n = MIN(len, STAGE_BYTES - t->staged);
-
-		if (t->staged == 0 && n == STAGE_BYTES) {
-			/* A whole run in curl's buffer already: no copy. */
-			t->sink_err = t->req->sink(t->req, t->received, data, n);
-			if (t->sink_err)
-				return false;
-		} else {
-			memcpy(t->stage + t->staged, data, n);
-			t->staged += n;
-		}
-		t->received += n;
-		data += n;
-		len -= n;
-		if (t->staged == STAGE_BYTES && !transfer_unstage(t))
-			return false;
-	}
-	return true;
-}
-
 static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 {
 	struct transfer *t = opaque;
@@ -238,8 +193,14 @@ static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 		t->overflow = true;
 		return 0;
 	}
-	if (req->sink)
-		return transfer_sink(t, data, len) ? len : 0;
+	if (req->sink) {
+		/* Straight from libcurl's buffer: the sink copies it once, where it belongs. */
+		t->sink_err = req->sink(req, t->received, data, len);
+		if (t->sink_err)
+			return 0;
+		t->received += len;
+		return len;
+	}
 	memcpy((char *)req->buf + t->received, data, len);
 	t->received += len;
 	return len;
@@ -265,11 +226,6 @@ static void transfer_start(struct origin *o, struct transfer *t)
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
 	t->received = 0;
-	t->staged = 0;
-	if (req->sink && !t->stage)
-		t->stage = o->idle_stage->len
-				   ? g_ptr_array_steal_index_fast(o->idle_stage, o->idle_stage->len - 1)
-				   : g_malloc(STAGE_BYTES);
 	t->checked = false;
 	t->rejected = false;
 	t->overflow = false;
@@ -293,8 +249,6 @@ static void transfer_detach(struct origin *o, struct transfer *t)
 		o->active_prefetch--;
 	g_ptr_array_add(o->idle_easy, t->easy);
 	t->easy = NULL;
-	if (t->stage)
-		g_ptr_array_add(o->idle_stage, g_steal_pointer(&t->stage));
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
 	__atomic_fetch_sub(&o->active, 1, __ATOMIC_RELAXED);
@@ -325,8 +279,6 @@ static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, s
 	long status = t->resp.status;
 	int err;
 
-	/* The sink has every byte before the request can be called done. */
-	transfer_unstage(t);
 	if (t->sink_err) {
 		g_snprintf(reason, len, "storing the answer failed: %s", g_strerror(-t->sink_err));
 		return -EIO;
@@ -516,7 +468,6 @@ void origin_free(struct origin *o)
 	for (guint i = 0; i < o->idle_easy->len; i++)
 		curl_easy_cleanup(o->idle_easy->pdata[i]);
 	g_ptr_array_free(o->idle_easy, TRUE);
-	g_ptr_array_free(o->idle_stage, TRUE);
 	g_ptr_array_free(o->running, TRUE);
 	if (o->multi)
 		curl_multi_cleanup(o->multi);
