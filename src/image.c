@@ -144,7 +144,7 @@ struct image {
 	/* The writer: fetches with landed blocks to write (one reference each). */
 	GThread *writer;
 	GAsyncQueue *writes;
-	uint64_t write_backlog; /* landed bytes not yet written; under lock */
+	uint64_t write_backlog; /* bytes handed to the writer, not yet written; under lock */
 	GQueue retained;	/* written fetches kept for their readers; under lock */
 	uint64_t retained_bytes;
 	struct blockmap *resident; /* blocks held by a fetch in the inflight table */
@@ -443,11 +443,12 @@ static bool fetch_streams_past(const struct fetch *f)
 }
 
 /*
- * Write the landed, unwritten blocks of f to the cache file and mark them present. They
- * stay in the inflight table (answered from f's buffer) until f is done: then they leave
- * it (image_writer_main), or, fetched by readahead, when f leaves retention. When the
- * cache cannot take them (disk full), they leave the table at once: readers that hold f
- * are answered from its buffer, later ones fetch again. Writer thread.
+ * Write the blocks of f handed over and not yet written to the cache file and mark them
+ * present. They stay in the inflight table (answered from f's buffer) until f is done:
+ * then they leave it (image_writer_main), or, fetched by readahead, when f leaves
+ * retention. When the cache cannot take them (disk full), they leave the table at once:
+ * readers that hold f are answered from its buffer, later ones fetch again. Writer
+ * thread.
  */
 static void image_write_landed(struct image *img, struct fetch *f)
 {
