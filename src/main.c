@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,7 +255,10 @@ static int run_session(struct fuse_args *args, struct fs *fs, const struct optio
 
 		fuse_loop_cfg_set_clone_fd(lc, c->clone_fd);
 		fuse_loop_cfg_set_max_threads(lc, c->max_threads);
-		fuse_loop_cfg_set_idle_threads(lc, c->max_idle_threads);
+		/* Unset (UINT_MAX) keeps libfuse's default; passed on, libfuse 3.14 logs
+		 * "Ignoring invalid max threads value" at every mount. */
+		if (c->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, c->max_idle_threads);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}

@@ -2,7 +2,7 @@
 # The cache persists across mounts, survives a crash without claiming absent blocks, and
 # is discarded as a whole when the remote changes.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
-tap_plan 7
+tap_plan 8
 start_nginx
 make_image "$T/www/disk.raw" 16
 want=$(sha256sum <"$T/www/disk.raw")
@@ -44,6 +44,8 @@ mount_aheadfs_fg "$T/mnt" "$BASE_URL/disk.raw"
 check "changed remote: the new bytes are served" cmp "$T/mnt/disk.raw" "$T/www/disk.raw"
 check "changed remote: the mount says the old cache was discarded" \
 	grep -q "previous cache discarded: cache is for another validator" "$AHEADFS_LOG"
+check "the mount's log has no warning from libfuse about its thread options" \
+	bash -c "! grep -q 'Ignoring invalid' '$AHEADFS_LOG'"
 unmount_aheadfs "$T/mnt"
 check "no file is left open or locked: a new mount of the same cache works" \
 	mount_aheadfs "$T/mnt" "$BASE_URL/disk.raw"
