@@ -559,9 +559,6 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 	struct fetch *f = req->opaque;
 	struct image *img = f->img;
 
-	if (err == 0 && img->link)
-		link_observe(img->link, (uint64_t)g_get_monotonic_time(), req->length,
-			     (uint64_t)req->ttfb_us, (uint64_t)req->transfer_us);
 	if (err == 0)
 		fetch_land(f, req->length); /* normally landed already, as the bytes came */
 	else

@@ -4,24 +4,27 @@
  * RTT is the time to first byte of any transfer (it includes the server's think time,
  * which is what a miss costs).
  *
- * Bandwidth is what the link delivers while it is kept busy: bytes over the time during
- * which at least one transfer was receiving (its body: first byte to last), measured
- * over spells of LINK_SPELL_US or more. Not the rate of single transfers, which is wrong
- * both ways:
+ * Bandwidth is what the link delivers while it is kept busy: the bytes that arrived over
+ * the time during which at least one transfer was receiving (its body: first byte to
+ * last), sampled each time LINK_SPELL_US of such time has passed. Both are counted as
+ * they happen, not when a transfer ends:
+ *   - counted at the end, overlapping bodies are lost: a body that ends first was
+ *     measured alone over a time the others shared, and their bytes from before it were
+ *     never counted. A cold stream (four 8 MiB readahead requests receiving at once) at
+ *     20 ms / 200 Mbit read 68-87 Mbit/s while it moved 200 (link.sh, 2026-11-26);
  *   - transfers waiting for their first byte share nothing, so scaling a transfer's rate
- *     by the transfers running (as this file once did) counts them as sharers: at 20 ms
- *     with eight prefetches queued behind a round trip, 3-13 Gbit/s on a 200 Mbit link;
+ *     by the transfers running (as this file did before) counts them as sharers: 3-13
+ *     Gbit/s on a 200 Mbit link;
  *   - a link that has been idle lets a burst through at once (a token bucket's credit;
  *     the benchmark origin keeps 20 ms of it), so a short transfer after a pause looks
- *     arbitrarily fast. Over a spell of 100 ms, 20 ms of credit inflates by 1.2x at most,
- *     and only the first sample of a spell.
- * TCP's slow start errs the other way on short transfers; a long spell is right for both.
- * Until a spell has lasted that long the bandwidth is unknown (0), and the prefetcher
+ *     arbitrarily fast. Over 100 ms of receiving, 20 ms of credit inflates by 1.2x at
+ *     most, and only the first sample after a pause.
+ * TCP's slow start errs the other way on short transfers; a long sample is right for
+ * both. Until one sample is complete the bandwidth is unknown (0), and the prefetcher
  * uses its floors.
  */
 #include "aheadfs/link.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 #define LINK_ALPHA 0.2
@@ -42,66 +45,58 @@ static double ewma(double old, double sample)
 	return old == 0 ? sample : old + LINK_ALPHA * (sample - old);
 }
 
-static bool link_spell_long(const struct link *link)
+/* Time spent receiving in the current sample, up to now_us. Locked. */
+static uint64_t link_busy_us(const struct link *link, uint64_t now_us)
 {
-	return link->spell_bytes > 0 && link->spell_end_us - link->spell_start_us >= LINK_SPELL_US;
+	uint64_t open = link->bodies && now_us > link->busy_since_us ? now_us - link->busy_since_us
+								     : 0;
+
+	return link->sample_busy_us + open;
 }
 
-/* The estimate with the spell so far counted in, if it is long enough. Locked. */
-static double link_bandwidth_now(const struct link *link)
+/* Close the sample once it has lasted long enough; the next starts at now_us. Locked. */
+static void link_maybe_sample(struct link *link, uint64_t now_us)
 {
-	if (!link_spell_long(link))
-		return link->bandwidth;
-	return ewma(link->bandwidth,
-		    link->spell_bytes * 1e6 / (double)(link->spell_end_us - link->spell_start_us));
+	uint64_t busy = link_busy_us(link, now_us);
+
+	if (busy < LINK_SPELL_US || link->sample_bytes <= 0)
+		return;
+	link->bandwidth = ewma(link->bandwidth, link->sample_bytes * 1e6 / (double)busy);
+	link->sample_bytes = 0;
+	link->sample_busy_us = 0;
+	link->busy_since_us = now_us;
 }
 
-/* The spell so far is long enough: one sample, and the next starts where it ends. Locked. */
-static void link_sample(struct link *link)
+void link_rtt(struct link *link, uint64_t ttfb_us)
 {
-	link->bandwidth = link_bandwidth_now(link);
-	link->floor_us = link->spell_end_us;
-	link->spell_start_us = link->spell_end_us;
-	link->spell_bytes = 0;
-}
-
-/*
- * Add one body, [start, end) with `bytes`, to the spell. A spell is sampled only once a
- * body ends after it, so transfers that finish together all count in the same sample.
- * Locked.
- */
-static void link_add_body(struct link *link, uint64_t start, uint64_t end, double bytes)
-{
-	if (end > link->spell_end_us && link_spell_long(link))
-		link_sample(link);
-	if (start < link->floor_us) {
-		/* Partly measured already: keep the share of its bytes that came after. */
-		if (end <= link->floor_us)
-			return;
-		bytes *= (double)(end - link->floor_us) / (double)(end - start);
-		start = link->floor_us;
-	}
-	if (link->spell_bytes == 0 || start > link->spell_end_us) {
-		/* The link was idle in between: a new spell (and any credit is spent anew). */
-		link->spell_start_us = start;
-		link->spell_end_us = end;
-		link->spell_bytes = bytes;
-	} else {
-		link->spell_start_us = MIN(link->spell_start_us, start);
-		link->spell_end_us = MAX(link->spell_end_us, end);
-		link->spell_bytes += bytes;
-	}
-}
-
-void link_observe(struct link *link, uint64_t now_us, uint64_t bytes, uint64_t ttfb_us,
-		  uint64_t elapsed_us)
-{
-	uint64_t body_us = elapsed_us > ttfb_us ? elapsed_us - ttfb_us : 0;
-
 	g_mutex_lock(&link->lock);
 	link->rtt_us = ewma(link->rtt_us, (double)ttfb_us);
-	if (bytes > 0 && body_us > 0 && now_us >= body_us)
-		link_add_body(link, now_us - body_us, now_us, (double)bytes);
+	g_mutex_unlock(&link->lock);
+}
+
+void link_body_begin(struct link *link, uint64_t now_us)
+{
+	g_mutex_lock(&link->lock);
+	if (link->bodies++ == 0)
+		link->busy_since_us = now_us;
+	g_mutex_unlock(&link->lock);
+}
+
+void link_body_bytes(struct link *link, uint64_t now_us, uint64_t bytes)
+{
+	g_mutex_lock(&link->lock);
+	link->sample_bytes += (double)bytes;
+	link_maybe_sample(link, now_us);
+	g_mutex_unlock(&link->lock);
+}
+
+void link_body_end(struct link *link, uint64_t now_us)
+{
+	g_mutex_lock(&link->lock);
+	link_maybe_sample(link, now_us);
+	/* The last one: the link goes idle, and idle time is not counted. */
+	if (link->bodies > 0 && --link->bodies == 0 && now_us > link->busy_since_us)
+		link->sample_busy_us += now_us - link->busy_since_us;
 	g_mutex_unlock(&link->lock);
 }
 
@@ -109,6 +104,6 @@ void link_get(struct link *link, double *rtt_us, double *bandwidth)
 {
 	g_mutex_lock(&link->lock);
 	*rtt_us = link->rtt_us;
-	*bandwidth = link_bandwidth_now(link);
+	*bandwidth = link->bandwidth;
 	g_mutex_unlock(&link->lock);
 }

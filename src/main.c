@@ -134,6 +134,7 @@ static gboolean open_images(const struct options *opts, struct fs *fs, GError **
 		.cafile = opts->cafile,
 		.insecure = opts->insecure,
 		.s3 = opts->s3,
+		.link = &fs->link,
 	};
 	g_autofree struct origin_info *infos = g_new0(struct origin_info, opts->images->len);
 	gboolean ok = FALSE;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "aheadfs/http.h"
+#include "aheadfs/link.h"
 #include "aheadfs/log.h"
 
 #define BACKOFF_FIRST_US (100 * 1000)
@@ -43,6 +44,8 @@ struct transfer {
 	struct http_response resp;
 	char errbuf[CURL_ERROR_SIZE];
 	uint64_t received; /* accepted bytes */
+	struct link *link; /* the origin's (or NULL), told of this attempt's body */
+	bool receiving;	   /* the link heard of its first byte and not yet of its end */
 	bool checked;	/* the headers were verified at the first body byte */
 	bool rejected;	/* ... and found wrong: no byte was accepted */
 	bool overflow;
@@ -173,6 +176,22 @@ void origin_promote(struct origin *o, struct origin_request *req)
 	}
 }
 
+/* The link hears of a body as it arrives: its first byte, then every chunk accepted. */
+static void transfer_tell_link(struct transfer *t, size_t len)
+{
+	uint64_t now;
+
+	if (!t->link)
+		return;
+	now = (uint64_t)g_get_monotonic_time();
+	if (!t->receiving) {
+		t->receiving = true;
+		link_rtt(t->link, (uint64_t)t->req->ttfb_us);
+		link_body_begin(t->link, now);
+	}
+	link_body_bytes(t->link, now, len);
+}
+
 static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 {
 	struct transfer *t = opaque;
@@ -198,11 +217,11 @@ static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 		t->sink_err = req->sink(req, t->received, data, len);
 		if (t->sink_err)
 			return 0;
-		t->received += len;
-		return len;
+	} else {
+		memcpy((char *)req->buf + t->received, data, len);
 	}
-	memcpy((char *)req->buf + t->received, data, len);
 	t->received += len;
+	transfer_tell_link(t, len);
 	return len;
 }
 
@@ -226,6 +245,8 @@ static void transfer_start(struct origin *o, struct transfer *t)
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
 	t->received = 0;
+	t->link = o->cfg.link;
+	t->receiving = false;
 	t->checked = false;
 	t->rejected = false;
 	t->overflow = false;
@@ -245,6 +266,10 @@ static void transfer_detach(struct origin *o, struct transfer *t)
 {
 	curl_multi_remove_handle(o->multi, t->easy);
 	g_ptr_array_remove_fast(o->running, t);
+	if (t->receiving) {
+		link_body_end(t->link, (uint64_t)g_get_monotonic_time());
+		t->receiving = false;
+	}
 	if (t->req->priority == ORIGIN_PRIORITY_PREFETCH)
 		o->active_prefetch--;
 	g_ptr_array_add(o->idle_easy, t->easy);
@@ -260,7 +285,6 @@ static void transfer_finish(struct origin *o, struct transfer *t, int err, const
 
 	http_response_clear(&t->resp);
 	req->elapsed_us = g_get_monotonic_time() - t->submitted_us;
-	req->transfer_us = t->started_us ? g_get_monotonic_time() - t->started_us : 0;
 	if (err)
 		__atomic_fetch_add(&o->n_failures, 1, __ATOMIC_RELAXED);
 	if (req->priority == ORIGIN_PRIORITY_DEMAND)

@@ -6,7 +6,7 @@
  * here to requests that only have a size, so one trace can be replayed against every model
  * and link in seconds, and two runs with the same inputs agree to the last byte. The model
  * (model_*), the policy (prefetch_plan, prefetch_background_quota) and the link estimator
- * (link_observe, link_get) are the mount's own; what is simulated copies image.c, origin.c
+ * (link_rtt, link_body_*, link_get) are the mount's own; what is simulated copies image.c, origin.c
  * and learner.c:
  *
  *   reader --read--> blocks cached?  all: HIT, done at once (local reads take no time)
@@ -32,9 +32,9 @@
  * to its first byte, then its bytes share the bandwidth with every transfer past its first
  * byte: processor sharing, each of n such transfers gets bandwidth / n (what TCP flows
  * sharing one bottleneck get), so a demand read is slowed, not blocked, by prefetches.
- * Bandwidth 0 is infinite: a request takes exactly one RTT. Every finished transfer goes
- * to link_observe() with its time to first byte and its elapsed time counted from the
- * moment it went to the link.
+ * Bandwidth 0 is infinite: a request takes exactly one RTT. Every transfer tells link.c
+ * its time to first byte, the bytes it receives as the clock moves and its end, counted
+ * from the moment it went to the link, as origin.c does in the mount.
  *
  * Reader. One read at a time, in trace order (a booting guest mostly waits for each read),
  * as contrib/bench/replay.c replays: read i is issued at
@@ -292,14 +292,19 @@ static void sim_advance(struct replay_sim *s, uint64_t t)
 {
 	unsigned n = sim_receiving(s);
 
+	double moved = 0;
+
 	if (t > s->now && n > 0 && s->bw_per_ns > 0) {
 		double each = s->bw_per_ns * (double)(t - s->now) / n;
 
 		for (unsigned i = 0; i < s->nrunning; i++)
 			if (s->running[i]->receiving)
 				s->running[i]->remaining -= each;
+		moved = each * n;
 	}
 	s->now = MAX(s->now, t);
+	if (moved > 0)
+		link_body_bytes(&s->link, s->now / 1000, (uint64_t)llround(moved));
 }
 
 /* A transfer has all its bytes: the blocks are cached, the reader may go on. */
@@ -309,8 +314,7 @@ static void sim_complete(struct replay_sim *s, struct replay_request *r)
 
 	bool background = r->source == 1 + PREFETCH_TIER_BACKGROUND;
 
-	link_observe(&s->link, s->now / 1000, bytes, (r->ttfb_ns - r->start_ns) / 1000,
-		     (s->now - r->start_ns) / 1000);
+	link_body_end(&s->link, s->now / 1000);
 	for (uint64_t b = r->first; b < r->first + r->count; b++) {
 		blk_set_state(s, b, BLK_CACHED);
 		s->cached_blocks++;
@@ -349,6 +353,8 @@ static void sim_settle(struct replay_sim *s)
 
 			if (!r->receiving && r->ttfb_ns <= s->now) {
 				r->receiving = true;
+				link_rtt(&s->link, (r->ttfb_ns - r->start_ns) / 1000);
+				link_body_begin(&s->link, s->now / 1000);
 				if (s->bw_per_ns == 0)
 					r->remaining = 0;
 			}

@@ -1,7 +1,7 @@
 /*
  * link: what the network to the origin does now: round-trip time and bandwidth,
- * estimated (EWMA) from finished transfers. Fed by the origin's completions, read by the
- * prefetcher. Thread-safe.
+ * estimated (EWMA) from the transfers as their bytes arrive. Fed by the origin thread
+ * (origin.c), read by the prefetcher. Thread-safe.
  */
 #ifndef AHEADFS_LINK_H
 #define AHEADFS_LINK_H
@@ -15,25 +15,31 @@
 struct link {
 	GMutex lock;	  /* protects everything below */
 	double rtt_us;	  /* EWMA of time to first byte */
-	double bandwidth; /* EWMA of bytes/s over busy spells; 0 until one lasted LINK_SPELL_US */
+	double bandwidth; /* EWMA of bytes/s while receiving; 0 until LINK_SPELL_US of it */
 	/*
-	 * The busy spell being measured: the union of the bodies (first byte to last) of
-	 * transfers that overlap, from spell_start_us to spell_end_us, and their bytes.
-	 * Nothing before floor_us (the last sample's end) is counted again.
+	 * Bodies being received now (first byte seen, last not yet), since when at least
+	 * one has been, and the sample being measured: its bytes, and its busy time before
+	 * busy_since_us.
 	 */
-	uint64_t spell_start_us, spell_end_us, floor_us;
-	double spell_bytes;
+	unsigned bodies;
+	uint64_t busy_since_us;
+	uint64_t sample_busy_us;
+	double sample_bytes;
 };
 
 void link_init(struct link *link);
 void link_clear(struct link *link);
 
 /*
- * One transfer finished at now_us (monotonic; calls come in the order transfers finish):
- * `bytes` long, first byte ttfb_us after it started, done elapsed_us after it started.
+ * What the transfers tell it, all on one clock (monotonic, in the order things happen):
+ * a body's first byte came ttfb_us after its request went out (link_rtt) at now_us
+ * (link_body_begin); bytes of any body arrived (link_body_bytes); a body ended, done or
+ * failed (link_body_end).
  */
-void link_observe(struct link *link, uint64_t now_us, uint64_t bytes, uint64_t ttfb_us,
-		  uint64_t elapsed_us);
+void link_rtt(struct link *link, uint64_t ttfb_us);
+void link_body_begin(struct link *link, uint64_t now_us);
+void link_body_bytes(struct link *link, uint64_t now_us, uint64_t bytes);
+void link_body_end(struct link *link, uint64_t now_us);
 
 /* bandwidth is 0 while unknown. */
 void link_get(struct link *link, double *rtt_us, double *bandwidth);

@@ -21,6 +21,8 @@
 
 struct s3_signing;
 
+struct link;
+
 struct origin_config {
 	unsigned connections; /* parallel transfers (and connections) to the origin */
 	unsigned timeout_s;   /* connect timeout, and longest stall of a transfer */
@@ -33,6 +35,8 @@ struct origin_config {
 	 * outlive the origin (main.c's options do).
 	 */
 	const struct s3_signing *s3;
+	/* Told of every body as its bytes arrive (link.h), or NULL. Borrowed likewise. */
+	struct link *link;
 };
 
 /* What a probe learns about a remote image. Owned by the caller; origin_info_clear frees. */
@@ -103,7 +107,6 @@ struct origin_request {
 	/* Results, valid in done(). */
 	unsigned attempts;
 	gint64 ttfb_us;	    /* start of the last attempt to its first byte: the RTT */
-	gint64 transfer_us; /* start of the last attempt to done */
 	gint64 elapsed_us;  /* submit to done, queueing and retries included */
 };
 
