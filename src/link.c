@@ -4,10 +4,11 @@
  * RTT is the time to first byte of any transfer (it includes the server's think time,
  * which is what a miss costs).
  *
- * Bandwidth is what the link delivers while it is kept busy: the bytes that arrived over
- * the time during which at least one transfer was receiving (its body: first byte to
- * last), sampled each time LINK_SPELL_US of such time has passed. Both are counted as
- * they happen, not when a transfer ends:
+ * Bandwidth is what the link delivers while it is kept busy: the bytes that arrived during
+ * a spell in which at least one transfer was receiving all along (its body: first byte
+ * to last), sampled each time the spell has lasted LINK_SPELL_US more; the rest of a
+ * spell, shorter than that, is dropped when the link goes idle. Bytes and time are
+ * counted as they happen, not when a transfer ends:
  *   - counted at the end, overlapping bodies are lost: a body that ends first was
  *     measured alone over a time the others shared, and their bytes from before it were
  *     never counted. A cold stream (four 8 MiB readahead requests receiving at once) at
@@ -17,8 +18,9 @@
  *     Gbit/s on a 200 Mbit link;
  *   - a link that has been idle lets a burst through at once (a token bucket's credit;
  *     the benchmark origin keeps 20 ms of it), so a short transfer after a pause looks
- *     arbitrarily fast. Over 100 ms of receiving, 20 ms of credit inflates by 1.2x at
- *     most, and only the first sample after a pause.
+ *     arbitrarily fast. Over a spell of 100 ms, 20 ms of credit inflates by 1.2x at
+ *     most, and only the first sample of a spell. Summed over the short spells of a
+ *     boot instead, it read 750-800 Mbit/s on a 200 Mbit link.
  * TCP's slow start errs the other way on short transfers; a long sample is right for
  * both. Until one sample is complete the bandwidth is unknown (0), and the prefetcher
  * uses its floors.
@@ -45,25 +47,15 @@ static double ewma(double old, double sample)
 	return old == 0 ? sample : old + LINK_ALPHA * (sample - old);
 }
 
-/* Time spent receiving in the current sample, up to now_us. Locked. */
-static uint64_t link_busy_us(const struct link *link, uint64_t now_us)
-{
-	uint64_t open = link->bodies && now_us > link->busy_since_us ? now_us - link->busy_since_us
-								     : 0;
-
-	return link->sample_busy_us + open;
-}
-
 /* Close the sample once it has lasted long enough; the next starts at now_us. Locked. */
 static void link_maybe_sample(struct link *link, uint64_t now_us)
 {
-	uint64_t busy = link_busy_us(link, now_us);
+	uint64_t busy = now_us > link->busy_since_us ? now_us - link->busy_since_us : 0;
 
-	if (busy < LINK_SPELL_US || link->sample_bytes <= 0)
+	if (link->bodies == 0 || busy < LINK_SPELL_US || link->sample_bytes <= 0)
 		return;
 	link->bandwidth = ewma(link->bandwidth, link->sample_bytes * 1e6 / (double)busy);
 	link->sample_bytes = 0;
-	link->sample_busy_us = 0;
 	link->busy_since_us = now_us;
 }
 
@@ -77,8 +69,10 @@ void link_rtt(struct link *link, uint64_t ttfb_us)
 void link_body_begin(struct link *link, uint64_t now_us)
 {
 	g_mutex_lock(&link->lock);
-	if (link->bodies++ == 0)
+	if (link->bodies++ == 0) {
 		link->busy_since_us = now_us;
+		link->sample_bytes = 0;
+	}
 	g_mutex_unlock(&link->lock);
 }
 
@@ -94,9 +88,10 @@ void link_body_end(struct link *link, uint64_t now_us)
 {
 	g_mutex_lock(&link->lock);
 	link_maybe_sample(link, now_us);
-	/* The last one: the link goes idle, and idle time is not counted. */
-	if (link->bodies > 0 && --link->bodies == 0 && now_us > link->busy_since_us)
-		link->sample_busy_us += now_us - link->busy_since_us;
+	/* The last one: the link goes idle. What it received since the last sample is
+	 * dropped: a spell shorter than a sample says nothing (see above). */
+	if (link->bodies > 0 && --link->bodies == 0)
+		link->sample_bytes = 0;
 	g_mutex_unlock(&link->lock);
 }
 

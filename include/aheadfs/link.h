@@ -17,13 +17,11 @@ struct link {
 	double rtt_us;	  /* EWMA of time to first byte */
 	double bandwidth; /* EWMA of bytes/s while receiving; 0 until LINK_SPELL_US of it */
 	/*
-	 * Bodies being received now (first byte seen, last not yet), since when at least
-	 * one has been, and the sample being measured: its bytes, and its busy time before
-	 * busy_since_us.
+	 * Bodies being received now (first byte seen, last not yet); while there are any,
+	 * the sample being measured began at busy_since_us, and its bytes.
 	 */
 	unsigned bodies;
 	uint64_t busy_since_us;
-	uint64_t sample_busy_us;
 	double sample_bytes;
 };
 
