@@ -293,9 +293,6 @@ static void fs_reply_extent(fuse_req_t req, int err, struct image_extent *ext)
 		fuse_reply_err(req, -err);
 	} else if (ext->data) {
 		fuse_reply_buf(req, ext->data, ext->length);
-	} else if (ext->mem) {
-		fuse_reply_buf(req, ext->mem, ext->length);
-		g_clear_pointer(&ext->mem, g_free);
 	} else if (ext->length == 0) {
 		fuse_reply_buf(req, NULL, 0);
 	} else {

@@ -284,7 +284,6 @@ static unsigned buf_class(uint64_t length)
 static void *image_buf_get_locked(struct image *img, uint64_t length)
 {
 	unsigned c = buf_class(length);
-
 	void *p;
 
 	if (img->buf_pool[c] && img->buf_pool[c]->len) {
@@ -768,10 +767,12 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 			err = store_pread(img->store, lo, mem + (lo - start), hi - lo);
 	}
 	image_leave(img, e);
-	if (err)
+	if (err) {
 		g_free(mem);
-	else
+	} else {
 		out->mem = mem;
+		out->data = mem;
+	}
 	return err;
 }
 
@@ -1062,7 +1063,7 @@ int image_read(struct image *img, uint64_t offset, size_t size, struct image_ext
 			stats_add(&img->stats.errors, 1);
 			return err;
 		}
-		if (out->mem || out->hold)
+		if (out->data)
 			break; /* answered from fetch buffers */
 	}
 	if (span.count) {
@@ -1092,6 +1093,7 @@ void image_read_end(struct image *img, const struct image_extent *ext)
 {
 	if (ext->epoch != IMAGE_NO_EPOCH)
 		image_leave(img, ext->epoch);
+	g_free(ext->mem);
 	if (ext->hold) {
 		g_mutex_lock(&img->lock);
 		fetch_unref_locked(ext->hold);

@@ -12,7 +12,8 @@
  *   - counted at the end, overlapping bodies are lost: a body that ends first was
  *     measured alone over a time the others shared, and their bytes from before it were
  *     never counted. A cold stream (four 8 MiB readahead requests receiving at once) at
- *     20 ms / 200 Mbit read 68-87 Mbit/s while it moved 200 (link.sh, 2026-11-26);
+ *     20 ms / 200 Mbit read 68-87 Mbit/s while it moved 200 (dd through a mount of
+ *     aheadfs-origin, 2026-11-26);
  *   - transfers waiting for their first byte share nothing, so scaling a transfer's rate
  *     by the transfers running (as this file did before) counts them as sharers: 3-13
  *     Gbit/s on a 200 Mbit link;
@@ -69,10 +70,8 @@ void link_rtt(struct link *link, uint64_t ttfb_us)
 void link_body_begin(struct link *link, uint64_t now_us)
 {
 	g_mutex_lock(&link->lock);
-	if (link->bodies++ == 0) {
-		link->busy_since_us = now_us;
-		link->sample_bytes = 0;
-	}
+	if (link->bodies++ == 0)
+		link->busy_since_us = now_us; /* sample_bytes is 0: dropped when it went idle */
 	g_mutex_unlock(&link->lock);
 }
 

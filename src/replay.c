@@ -6,8 +6,8 @@
  * here to requests that only have a size, so one trace can be replayed against every model
  * and link in seconds, and two runs with the same inputs agree to the last byte. The model
  * (model_*), the policy (prefetch_plan, prefetch_background_quota) and the link estimator
- * (link_rtt, link_body_*, link_get) are the mount's own; what is simulated copies image.c, origin.c
- * and learner.c:
+ * (link_rtt, link_body_*, link_get) are the mount's own; what is simulated copies
+ * image.c, origin.c and learner.c:
  *
  *   reader --read--> blocks cached?  all: HIT, done at once (local reads take no time)
  *     |              in flight:      LATE, wait for the prefetch to arrive
@@ -291,7 +291,6 @@ static uint64_t sim_next_transfer_event(const struct replay_sim *s)
 static void sim_advance(struct replay_sim *s, uint64_t t)
 {
 	unsigned n = sim_receiving(s);
-
 	double moved = 0;
 
 	if (t > s->now && n > 0 && s->bw_per_ns > 0) {

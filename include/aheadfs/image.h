@@ -93,15 +93,15 @@ struct image_stats {
 	struct stats_histogram miss_latency;
 };
 
-/* Where the bytes of a read are: in the cache file, or in memory (cache disk full). */
+/* Where the bytes of a read are: in the cache file, or in memory (fetch buffers). */
 struct image_extent {
-	int fd;		 /* cache data file, when mem is NULL */
-	uint64_t offset; /* in that file */
-	size_t length;	 /* bytes to return; 0 at or past EOF */
-	void *mem;	 /* when not NULL: the bytes; the caller g_free()s it */
+	int fd;		  /* cache data file, when data is NULL */
+	uint64_t offset;  /* in that file */
+	size_t length;	  /* bytes to return; 0 at or past EOF */
 	const void *data; /* when not NULL: the bytes, valid until image_read_end */
-	void *hold;	  /* what keeps data alive */
-	unsigned epoch;	 /* for image_read_end */
+	void *mem;	  /* what keeps data alive: a buffer of its own ... */
+	void *hold;	  /* ... or a fetch's; image_read_end lets go of either */
+	unsigned epoch;	  /* for image_read_end */
 };
 
 #define IMAGE_NO_EPOCH 2u

@@ -77,8 +77,9 @@ struct origin_request;
 typedef void (*origin_done_fn)(struct origin_request *req, int err, const char *reason);
 /*
  * Where body bytes go when not into `buf`: called on the origin thread, in order, with
- * bytes [at, at + len) of the range as libcurl hands them over (16 KiB at most), only after the answer's status, Content-Range and
- * ETag were verified. A retry starts again at 0. Returns 0, or -errno to fail the request.
+ * bytes [at, at + len) of the range as libcurl hands them over (16 KiB at most), only
+ * after the answer's status, Content-Range and ETag were verified. A retry starts again
+ * at 0. Returns 0, or -errno to fail the request.
  */
 typedef int (*origin_sink_fn)(struct origin_request *req, uint64_t at, const void *data,
 			      size_t len);
