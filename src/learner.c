@@ -555,6 +555,9 @@ void learner_image_stats(struct learner_image *li, struct learner_image_stats *o
 	g_mutex_lock(&l->lock);
 	out->confidence = li->published.confidence;
 	out->entropy = li->published.entropy;
+	out->leader = li->published.leader != MODEL_EXPERT_NONE
+			  ? model_expert_to_string(li->published.leader)
+			  : NULL;
 	out->model_bytes = li->published.memory_bytes;
 	out->events = li->published.events;
 	out->heat_entries = li->heat_entries;

@@ -75,6 +75,23 @@
  * instead, P6 came to 49.05 s, but the boots workload here lost 0.005 of F1 to Markov
  * (calibrated: 0.003) and P3 lost 0.3% to the profile alone.
  *
+ * The leader.  That still left P6 0.4% behind the profile alone: its near predictions,
+ * calibrated by the window to 0.61-0.67, fell under the prefetcher's critical_p (0.64-0.71
+ * while the running accuracy is low), while its far ones stood at ~1.0; the critical tier,
+ * which walks in eta order, fetched the later blocks and passed over those coming due.
+ * The window cannot rank the profile (it measures order), so the mix measures what
+ * matters to a block cache instead: of this session's first reads, the share each expert
+ * had predicted (p >= HYBRID_LEAD_P) at any time before.  When one expert's share is
+ * HYBRID_LEAD_MARGIN above every other's (after HYBRID_LEAD_MIN_READS first reads), it
+ * leads: its predictions stand as it gave them (probability and eta), the others'
+ * predictions of its blocks are neither merged nor scored (they cannot change what is
+ * fetched, and scored they vouched for what the others add alone), and an expert that
+ * caught under HYBRID_FOLLOW_MIN of the first reads the leader missed is not heard.  On
+ * the second half of the ARC traces the profile covers 0.55-0.99 of first reads against
+ * 0.03-0.30 for the next (cloudPhysicsIO: 0.94 against Markov's 0.81, a lead only early);
+ * on test-model-hybrid's boots workload the profile and Markov tie, and nobody leads.
+ * Measured in contrib/bench/REPLAY.md, section 10.
+ *
  *   pending entry      block, event issued, deadline, mask of experts (bit 7: the mix),
  *                      mask already credited, per expert the set of buckets it used
  *   pending lookup     open addressing over ring sequence numbers, 4 probes; a slot whose
@@ -137,6 +154,15 @@
 #define HYBRID_PROFILE_SCORED_MIN 256
 /* The largest share of the memory cap the blocks-read-this-session bitmap may take. */
 #define HYBRID_READ_MAP_SHARE 8
+/* The leader (see the design above): an expert "predicted" a block when it gave it this
+ * probability or more; it leads once this many first reads are in and its share of them
+ * is this much above every other expert's. */
+#define HYBRID_LEAD_P 0.5
+#define HYBRID_LEAD_MIN_READS 32
+#define HYBRID_LEAD_MARGIN 0.25
+/* Under a leader, another expert that predicted less than this share of the first reads
+ * the leader missed adds nothing worth its fetches. */
+#define HYBRID_FOLLOW_MIN 0.05
 /* The weight of an expert's precision (decayed count of sure predictions scored, prior
  * 2, at most 128) from which it sets the bar: about 64 predictions scored. */
 #define HYBRID_BAR_WEIGHT 50.0
@@ -147,6 +173,9 @@ struct hybrid_expert {
 	struct model_rate precision;
 	double log_weight;
 	uint64_t issued, hits;
+	uint64_t covered; /* this session's first reads it had predicted (p >= HYBRID_LEAD_P) */
+	/* ... and of those, how many expert j had not: what it adds to j */
+	uint64_t covered_without[HYBRID_EXPERTS_MAX];
 };
 
 struct hybrid_pending {
@@ -177,6 +206,16 @@ struct model_hybrid {
 	 * HYBRID_READ_MAP_SHARE of the memory cap (then nothing is left out). */
 	struct blockmap *session_read;
 	bool reads_uncached; /* a re-read missed this session: reads are not (all) kept */
+	/* Per block, the experts that predicted it this session at p >= HYBRID_LEAD_P; NULL
+	 * when a byte per block would take more than HYBRID_READ_MAP_SHARE of the memory cap
+	 * (then no expert leads).  With first_reads, what the leader is chosen by. */
+	uint8_t *predicted_by;
+	uint64_t first_reads; /* blocks read this session for the first time */
+	int leader;	      /* at the latest predict(): the leading expert, or -1 */
+	/* The leader's blocks at this predict(), which the others do not touch. */
+	struct blockmap *led;
+	uint32_t *led_blocks;
+	size_t nled;
 	struct model_rate mix_precision, mix_coverage;
 	struct model_prediction *buf;
 	struct model_candidates cand;
@@ -223,6 +262,75 @@ static void hybrid_forget_read(struct model_hybrid *h)
 	if (h->session_read)
 		blockmap_clear_all(h->session_read);
 	h->reads_uncached = false;
+	if (h->predicted_by)
+		memset(h->predicted_by, 0, h->base.params.image_blocks);
+	h->first_reads = 0;
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		h->experts[i].covered = 0;
+		memset(h->experts[i].covered_without, 0, sizeof(h->experts[i].covered_without));
+	}
+	h->leader = -1;
+}
+
+/* Before hybrid_mark_read: which of the event's blocks are first reads, and who saw
+ * them coming. */
+static void hybrid_count_first_reads(struct model_hybrid *h, const struct model_event *ev)
+{
+	uint32_t n = MIN(ev->nblocks, HYBRID_BLOCKS_PER_EVENT);
+
+	if (!h->predicted_by)
+		return;
+	for (uint64_t b = ev->block; b < ev->block + n; b++) {
+		if (blockmap_test(h->session_read, b))
+			continue;
+		h->first_reads++;
+		for (unsigned i = 0; i < h->nexperts; i++) {
+			struct hybrid_expert *x = &h->experts[i];
+			unsigned by = h->predicted_by[b];
+
+			if (!(by & (1u << i)))
+				continue;
+			x->covered++;
+			for (unsigned j = 0; j < h->nexperts; j++)
+				x->covered_without[j] += !(by & (1u << j));
+		}
+	}
+}
+
+/*
+ * Under a leader, whether @x has caught enough of what the leader missed to be heard;
+ * until the leader has missed HYBRID_LEAD_MIN_READS first reads, it is.
+ */
+static bool hybrid_follower_adds(const struct model_hybrid *h, const struct hybrid_expert *x)
+{
+	const struct hybrid_expert *lead = &h->experts[h->leader];
+	uint64_t missed = h->first_reads - lead->covered;
+
+	return missed < HYBRID_LEAD_MIN_READS ||
+	       (double)x->covered_without[h->leader] >= HYBRID_FOLLOW_MIN * (double)missed;
+}
+
+/* The expert whose predictions stand, by what it covered this session, or -1. */
+static int hybrid_choose_leader(const struct model_hybrid *h)
+{
+	double best = 0.0, second = 0.0;
+	int lead = -1;
+
+	if (!h->predicted_by || h->combine != MODEL_COMBINE_RELATIVE ||
+	    h->first_reads < HYBRID_LEAD_MIN_READS)
+		return -1;
+	for (unsigned i = 0; i < h->nexperts; i++) {
+		double c = (double)h->experts[i].covered / (double)h->first_reads;
+
+		if (c > best) {
+			second = best;
+			best = c;
+			lead = (int)i;
+		} else if (c > second) {
+			second = c;
+		}
+	}
+	return best - second >= HYBRID_LEAD_MARGIN ? lead : -1;
 }
 
 static void hybrid_forget_pending(struct model_hybrid *h)
@@ -277,7 +385,19 @@ static void hybrid_destroy(struct model *m)
 	g_free(h->buf);
 	if (h->session_read)
 		blockmap_free(h->session_read);
+	if (h->led)
+		blockmap_free(h->led);
+	g_free(h->led_blocks);
+	g_free(h->predicted_by);
 	g_free(h);
+}
+
+/* The leader's maps: a byte and a bit per block, and the led blocks of one predict(). */
+static size_t hybrid_lead_bytes(const struct model_hybrid *h, uint64_t image_blocks)
+{
+	if (!h->predicted_by)
+		return 0;
+	return image_blocks + blockmap_bytes(h->led) + HYBRID_SUB_MAX * sizeof(*h->led_blocks);
 }
 
 static struct model *hybrid_create(const struct model_params *params, GError **error)
@@ -312,9 +432,16 @@ static struct model *hybrid_create(const struct model_params *params, GError **e
 	h->buf = g_new(struct model_prediction, HYBRID_SUB_MAX);
 	if ((params->image_blocks + 63) / 64 * sizeof(uint64_t) <= cap / HYBRID_READ_MAP_SHARE)
 		h->session_read = blockmap_new(params->image_blocks);
+	if (h->session_read && params->image_blocks <= cap / HYBRID_READ_MAP_SHARE) {
+		h->predicted_by = g_malloc0(params->image_blocks);
+		h->led = blockmap_new(params->image_blocks);
+		h->led_blocks = g_new(uint32_t, HYBRID_SUB_MAX);
+	}
+	h->leader = -1;
 	model_candidates_init(&h->cand);
 	own = sizeof(*h) + h->ring_cap * sizeof(*h->ring) + h->lookup_cap * sizeof(*h->lookup) +
 	      (h->session_read ? blockmap_bytes(h->session_read) : 0) +
+	      hybrid_lead_bytes(h, params->image_blocks) +
 	      HYBRID_SUB_MAX * (sizeof(*h->buf) + 2 * n * sizeof(struct model_candidate));
 	left = cap > own ? cap - own : 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -442,6 +569,7 @@ static void hybrid_observe(struct model *m, const struct model_event *ev)
 		pe->hit |= fresh;
 	}
 	model_rate_add(&h->mix_coverage, covered, HYBRID_RATE_DECAY);
+	hybrid_count_first_reads(h, ev);
 	hybrid_mark_read(h, ev);
 	hybrid_expire(h);
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -511,6 +639,12 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_PROFILE &&
 	    (lead_us >= hybrid_sight_us(h) || x->issued < HYBRID_PROFILE_SCORED_MIN))
 		return p;
+	/* The leader's predictions stand, and the others are heard for what they add; see
+	 * the design above. */
+	if (h->leader >= 0 && x == &h->experts[h->leader])
+		return p;
+	if (h->leader >= 0 && !hybrid_follower_adds(h, x))
+		return 0.0;
 	/* Nothing learned about this session and the sequential expert the best measured:
 	 * its sure guesses go as they would alone (critical), not calibrated down into the
 	 * tier that yields to demand.  They are cheap: each extends a run being read.  See
@@ -524,6 +658,40 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 		return MIN(model_rate_get(&x->calib[hybrid_bucket(p)]), p) *
 		       hybrid_relative_weight(h, x);
 	return model_rate_get(&x->calib[hybrid_bucket(p)]);
+}
+
+/*
+ * Expert @i's predictions into the candidates.  The leader's blocks are marked in h->led;
+ * another expert's prediction of a led block is neither added nor scored: it cannot change
+ * what is fetched, so it says nothing about what that expert adds.
+ */
+static void hybrid_predict_expert(struct model_hybrid *h, unsigned i, uint64_t now_us,
+				  uint64_t horizon_us)
+{
+	struct hybrid_expert *x = &h->experts[i];
+	bool leader = h->leader == (int)i;
+	size_t k = x->model->ops->predict(x->model, now_us, horizon_us, h->buf, HYBRID_SUB_MAX);
+
+	for (size_t j = 0; j < k; j++) {
+		const struct model_prediction *p = &h->buf[j];
+		double q = hybrid_weigh(h, x, p->probability,
+					p->eta_us > now_us ? p->eta_us - now_us : 0);
+
+		if (h->predicted_by && p->probability >= HYBRID_LEAD_P)
+			h->predicted_by[p->block] |= (uint8_t)(1u << i);
+		if (leader && !blockmap_test(h->led, p->block)) {
+			blockmap_set(h->led, p->block);
+			h->led_blocks[h->nled++] = (uint32_t)p->block;
+		} else if (!leader && h->nled && blockmap_test(h->led, p->block)) {
+			continue;
+		}
+		/* Not scored: see the design above. */
+		if (!hybrid_read_before(h, p->block))
+			hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
+		if (q >= HYBRID_Q_MIN)
+			model_candidates_add(&h->cand, p->block, (float)q, p->eta_us,
+					     x->model->ops->expert);
+	}
 }
 
 static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_us,
@@ -543,24 +711,16 @@ static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_
 			h->best_precision =
 			    MAX(h->best_precision, model_rate_get(&h->experts[i].precision));
 	}
-	for (unsigned i = 0; i < h->nexperts; i++) {
-		struct hybrid_expert *x = &h->experts[i];
-		size_t k =
-		    x->model->ops->predict(x->model, now_us, horizon_us, h->buf, HYBRID_SUB_MAX);
-
-		for (size_t j = 0; j < k; j++) {
-			const struct model_prediction *p = &h->buf[j];
-			double q = hybrid_weigh(h, x, p->probability,
-						p->eta_us > now_us ? p->eta_us - now_us : 0);
-
-			/* Not scored: see the design above. */
-			if (!hybrid_read_before(h, p->block))
-				hybrid_remember(h, p, now_us, i, hybrid_bucket(p->probability));
-			if (q >= HYBRID_Q_MIN)
-				model_candidates_add(&h->cand, p->block, (float)q, p->eta_us,
-						     x->model->ops->expert);
-		}
-	}
+	h->leader = hybrid_choose_leader(h);
+	/* The leader first, so that the others know which blocks are its. */
+	if (h->leader >= 0)
+		hybrid_predict_expert(h, (unsigned)h->leader, now_us, horizon_us);
+	for (unsigned i = 0; i < h->nexperts; i++)
+		if ((int)i != h->leader)
+			hybrid_predict_expert(h, i, now_us, horizon_us);
+	for (size_t j = 0; j < h->nled; j++)
+		blockmap_clear(h->led, h->led_blocks[j]);
+	h->nled = 0;
 	n = model_candidates_emit(&h->cand, now_us, horizon_us,
 				  h->combine == MODEL_COMBINE_CALIBRATED_NOISY_OR, out, max);
 	for (size_t j = 0; j < n; j++)
@@ -703,6 +863,7 @@ static size_t hybrid_memory_bytes(const struct model *m)
 	size_t bytes = sizeof(*h) + h->ring_cap * sizeof(*h->ring) +
 		       h->lookup_cap * sizeof(*h->lookup) + HYBRID_SUB_MAX * sizeof(*h->buf) +
 		       (h->session_read ? blockmap_bytes(h->session_read) : 0) +
+		       hybrid_lead_bytes(h, h->base.params.image_blocks) +
 		       model_candidates_memory_bytes(&h->cand);
 
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -717,12 +878,17 @@ static void hybrid_stats(const struct model *m, struct model_stats *st)
 	st->precision = model_rate_get(&h->mix_precision);
 	st->coverage = model_rate_get(&h->mix_coverage);
 	st->nexperts = h->nexperts;
+	st->leader = h->leader >= 0 ? h->experts[h->leader].model->ops->expert : MODEL_EXPERT_NONE;
 	for (unsigned i = 0; i < h->nexperts; i++) {
 		const struct hybrid_expert *x = &h->experts[i];
 
 		st->experts[i].expert = x->model->ops->expert;
 		st->experts[i].precision = model_rate_get(&x->precision);
+		st->experts[i].coverage =
+		    h->first_reads ? (double)x->covered / (double)h->first_reads : 0.0;
 		st->experts[i].weight = h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
+					: h->leader == (int)i			  ? 1.0
+					: h->leader >= 0 && !hybrid_follower_adds(h, x) ? 0.0
 					: h->combine == MODEL_COMBINE_RELATIVE
 					    ? hybrid_relative_weight(h, x)
 					    : 1.0;

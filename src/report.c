@@ -105,12 +105,14 @@ static void model_json(GString *out, struct learner_image *li)
 
 	learner_image_stats(li, &ls);
 	g_string_append_printf(out,
-			       "\"model\": {\"name\": \"%s\", \"confidence\": %.4f, \"entropy\": %.4f"
+			       "\"model\": {\"name\": \"%s\", \"leader\": %s%s%s"
+			       ", \"confidence\": %.4f, \"entropy\": %.4f"
 			       ", \"bytes\": %" G_GSIZE_FORMAT ", \"events\": %" G_GUINT64_FORMAT
 			       ", \"dropped_events\": %" G_GUINT64_FORMAT ", \"state_loaded\": %s"
 			       ", \"heat_entries\": %" G_GSIZE_FORMAT ", \"heat_bytes\": %" G_GSIZE_FORMAT
 			       ", \"cpu_share\": %.4f, \"cpu_scale\": %.4f}",
-			       ls.model, ls.confidence, ls.entropy, ls.model_bytes, ls.events,
+			       ls.model, ls.leader ? "\"" : "", ls.leader ? ls.leader : "null",
+			       ls.leader ? "\"" : "", ls.confidence, ls.entropy, ls.model_bytes, ls.events,
 			       ls.dropped_events, ls.state_loaded ? "true" : "false", ls.heat_entries,
 			       ls.heat_bytes, ls.cpu_share, ls.cpu_scale);
 }

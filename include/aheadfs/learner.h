@@ -72,6 +72,7 @@ void learner_request_summary(struct learner *l);
 
 struct learner_image_stats {
 	const char *model;
+	const char *leader; /* the hybrid's leading expert, or NULL */
 	double confidence;
 	double entropy;
 	size_t model_bytes;

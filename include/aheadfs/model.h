@@ -116,11 +116,14 @@ struct model_stats {
 	 * blocks read, the share it had predicted (coverage).  Recent, decayed. */
 	double precision;
 	double coverage;
-	/* The hybrid's view of its experts; nexperts is 0 for the others. */
+	/* The hybrid's view of its experts; nexperts is 0 for the others.  leader: the
+	 * expert whose predictions stand as they are (MODEL_EXPERT_NONE: none leads). */
 	unsigned nexperts;
+	enum model_expert leader;
 	struct {
 		enum model_expert expert;
 		double precision; /* recent, of the predictions it issued */
+		double coverage;  /* of this session's first reads, the share it predicted */
 		double weight;	  /* its say in the mix, 0..1 */
 		uint64_t issued;  /* distinct predictions scored so far */
 		uint64_t hits;

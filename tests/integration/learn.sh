@@ -25,6 +25,7 @@ cp "$T/mnt/.aheadfs/summary" "$T/summary2.txt"
 unmount_aheadfs "$T/mnt"
 diag "first pass ${t1}s, learned pass ${t2}s"
 diag "$(json_get "$T/stats2.json" 's["images"][0]["prefetch"]')"
+diag "model: $(json_get "$T/stats2.json" 's["images"][0]["model"]')"
 diag "helped $(json_get "$T/stats2.json" 's["images"][0]["helped_reads"]') of $(json_get "$T/stats2.json" 's["images"][0]["reads"]') reads, saved $(json_get "$T/stats2.json" 's["images"][0]["latency_saved_s"]') s"
 check "learned pass: >= 90% of demanded blocks came from prefetch (coverage)" \
 	python3 -c "import sys; sys.exit(not $(json_get "$T/stats2.json" 's["images"][0]["prefetch"]["coverage"]') >= 0.9)"
