@@ -10,8 +10,11 @@
 #   exit_s   qemu exited (the guest powers itself off), with --wait-exit;
 #            otherwise qemu is stopped as soon as the app marker is seen
 # and print them on one line: `ready_s=19.71 app_s=21.02 exit_s=22.40
-# start_epoch=1795645171.01` (the wall clock at qemu's start, to match the
-# origin's request log against the markers).
+# start_epoch=1795645171.01 qemu_cpu_s=25.10 qemu_runq_s=0.84` (the wall clock
+# at qemu's start, to match the origin's request log against the markers; and
+# when the boot ended, qemu's CPU seconds and the seconds its threads waited for
+# a CPU while runnable, summed over its threads from /proc/PID/task/*/schedstat:
+# what other work on the host took from the guest).
 #
 # TARGET is either a file (the image itself, or the image inside a mount) or a
 # qemu -drive spec for a block driver (e.g.
@@ -133,6 +136,14 @@ qemu_ticks() {
 	q=$(first_child "$QPID") || return 1
 	proc_ticks "/proc/$q/stat"
 }
+# qemu_sched: "CPU_S RUNQ_S" of qemu's threads so far (schedstat: ns on a CPU, ns
+# runnable but waiting for one); "- -" when qemu is gone or schedstats are off.
+qemu_sched() {
+	local q
+	q=$(first_child "$QPID") || { echo "- -"; return 0; }
+	cat /proc/"$q"/task/*/schedstat 2>/dev/null |
+		awk '{ c += $1; w += $2 } END { if (NR) printf "%.2f %.2f\n", c / 1e9, w / 1e9; else print "- -" }'
+}
 # lo_bytes: bytes received on the loopback interface so far.
 lo_bytes() { awk -F'[: ]+' '$2 == "lo" { print $3 }' /proc/net/dev; }
 # stalled: once a second, whether loopback traffic and qemu have both been
@@ -176,6 +187,7 @@ while :; do
 	fi
 	sleep 0.05
 done
+read -r QCPU QRUNQ < <(qemu_sched)
 stop_qemu
 wait "$QPID" 2>/dev/null || true
 QPID=
@@ -187,5 +199,6 @@ fi
 if [ "$STALLED" = 1 ]; then
 	echo "boot.sh: stalled at $(elapsed "$T0") s: no disk traffic and qemu idle for ${STALL_S} s" >&2
 fi
-echo "ready_s=$READY app_s=$APP exit_s=$EXIT start_epoch=${START_EPOCH%??????}"
+echo "ready_s=$READY app_s=$APP exit_s=$EXIT start_epoch=${START_EPOCH%??????}" \
+	"qemu_cpu_s=$QCPU qemu_runq_s=$QRUNQ"
 [ "$READY" != fail ] && [ "$APP" != fail ]
