@@ -631,6 +631,12 @@ static uint64_t hybrid_sight_us(const struct model_hybrid *h)
 static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_expert *x, double p,
 			   uint64_t lead_us)
 {
+	/* The leader's predictions stand, and the others are heard for what they add; see
+	 * the design above. */
+	if (h->leader >= 0 && x == &h->experts[h->leader])
+		return p;
+	if (h->leader >= 0 && !hybrid_follower_adds(h, x))
+		return 0.0;
 	/* The profile's probability is the share of earlier sessions that read the block:
 	 * already measured, on the scale that matters to a block cache (read in this
 	 * session).  Far ahead, where the window scoring here only sees that the order
@@ -639,12 +645,6 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 	if (h->combine == MODEL_COMBINE_RELATIVE && x->model->ops->expert == MODEL_EXPERT_PROFILE &&
 	    (lead_us >= hybrid_sight_us(h) || x->issued < HYBRID_PROFILE_SCORED_MIN))
 		return p;
-	/* The leader's predictions stand, and the others are heard for what they add; see
-	 * the design above. */
-	if (h->leader >= 0 && x == &h->experts[h->leader])
-		return p;
-	if (h->leader >= 0 && !hybrid_follower_adds(h, x))
-		return 0.0;
 	/* Nothing learned about this session and the sequential expert the best measured:
 	 * its sure guesses go as they would alone (critical), not calibrated down into the
 	 * tier that yields to demand.  They are cheap: each extends a run being read.  See
