@@ -132,7 +132,8 @@
 #include "aheadfs/model_expert.h"
 
 #define HYBRID_EXPERTS_MAX 6 /* 6 x HYBRID_BUCKETS bits in a pending entry */
-#define HYBRID_MIX_BIT 7
+#define HYBRID_MIX_BIT 7 /* in a pending entry's mask: the mix's own output */
+#define HYBRID_LED_BIT 7 /* in predicted_by: the leader's, at this predict() */
 #define HYBRID_BUCKETS 6
 #define HYBRID_PROBES 4
 /* Predictions asked of each expert: as many as the learner asks of the mix.  At 512 the
@@ -206,15 +207,14 @@ struct model_hybrid {
 	 * HYBRID_READ_MAP_SHARE of the memory cap (then nothing is left out). */
 	struct blockmap *session_read;
 	bool reads_uncached; /* a re-read missed this session: reads are not (all) kept */
-	/* Per block, the experts that predicted it this session at p >= HYBRID_LEAD_P; NULL
-	 * when a byte per block would take more than HYBRID_READ_MAP_SHARE of the memory cap
-	 * (then no expert leads).  With first_reads, what the leader is chosen by. */
+	/* Per block, the experts that predicted it this session at p >= HYBRID_LEAD_P (one
+	 * bit each), and HYBRID_LED_BIT while a predict() runs: the leader's blocks, which
+	 * the others do not touch.  NULL when a byte per block would take more than
+	 * HYBRID_READ_MAP_SHARE of the memory cap (then no expert leads). */
 	uint8_t *predicted_by;
 	uint64_t first_reads; /* blocks read this session for the first time */
 	int leader;	      /* at the latest predict(): the leading expert, or -1 */
-	/* The leader's blocks at this predict(), which the others do not touch. */
-	struct blockmap *led;
-	uint32_t *led_blocks;
+	uint32_t *led_blocks; /* the blocks with HYBRID_LED_BIT set, to clear it */
 	size_t nled;
 	struct model_rate mix_precision, mix_coverage;
 	struct model_prediction *buf;
@@ -257,7 +257,8 @@ static void hybrid_mark_read(struct model_hybrid *h, const struct model_event *e
 		blockmap_set(h->session_read, b);
 }
 
-static void hybrid_forget_read(struct model_hybrid *h)
+/* What this session read and who predicted it: gone at a session start. */
+static void hybrid_forget_session(struct model_hybrid *h)
 {
 	if (h->session_read)
 		blockmap_clear_all(h->session_read);
@@ -367,7 +368,7 @@ static void hybrid_reset(struct model *m)
 	for (unsigned i = 0; i < h->nexperts; i++)
 		h->experts[i].model->ops->reset(h->experts[i].model);
 	hybrid_forget_pending(h);
-	hybrid_forget_read(h);
+	hybrid_forget_session(h);
 	hybrid_reset_scores(h);
 	h->now_us = 0;
 	h->pace = (struct model_pace){0};
@@ -385,19 +386,17 @@ static void hybrid_destroy(struct model *m)
 	g_free(h->buf);
 	if (h->session_read)
 		blockmap_free(h->session_read);
-	if (h->led)
-		blockmap_free(h->led);
 	g_free(h->led_blocks);
 	g_free(h->predicted_by);
 	g_free(h);
 }
 
-/* The leader's maps: a byte and a bit per block, and the led blocks of one predict(). */
+/* The leader's map, a byte per block, and the led blocks of one predict(). */
 static size_t hybrid_lead_bytes(const struct model_hybrid *h, uint64_t image_blocks)
 {
 	if (!h->predicted_by)
 		return 0;
-	return image_blocks + blockmap_bytes(h->led) + HYBRID_SUB_MAX * sizeof(*h->led_blocks);
+	return image_blocks + HYBRID_SUB_MAX * sizeof(*h->led_blocks);
 }
 
 static struct model *hybrid_create(const struct model_params *params, GError **error)
@@ -434,7 +433,6 @@ static struct model *hybrid_create(const struct model_params *params, GError **e
 		h->session_read = blockmap_new(params->image_blocks);
 	if (h->session_read && params->image_blocks <= cap / HYBRID_READ_MAP_SHARE) {
 		h->predicted_by = g_malloc0(params->image_blocks);
-		h->led = blockmap_new(params->image_blocks);
 		h->led_blocks = g_new(uint32_t, HYBRID_SUB_MAX);
 	}
 	h->leader = -1;
@@ -661,7 +659,7 @@ static double hybrid_weigh(const struct model_hybrid *h, const struct hybrid_exp
 }
 
 /*
- * Expert @i's predictions into the candidates.  The leader's blocks are marked in h->led;
+ * Expert @i's predictions into the candidates.  The leader's blocks are marked led;
  * another expert's prediction of a led block is neither added nor scored: it cannot change
  * what is fetched, so it says nothing about what that expert adds.
  */
@@ -679,10 +677,11 @@ static void hybrid_predict_expert(struct model_hybrid *h, unsigned i, uint64_t n
 
 		if (h->predicted_by && p->probability >= HYBRID_LEAD_P)
 			h->predicted_by[p->block] |= (uint8_t)(1u << i);
-		if (leader && !blockmap_test(h->led, p->block)) {
-			blockmap_set(h->led, p->block);
+		if (leader && !(h->predicted_by[p->block] & (1u << HYBRID_LED_BIT))) {
+			h->predicted_by[p->block] |= 1u << HYBRID_LED_BIT;
 			h->led_blocks[h->nled++] = (uint32_t)p->block;
-		} else if (!leader && h->nled && blockmap_test(h->led, p->block)) {
+		} else if (!leader && h->nled &&
+			   (h->predicted_by[p->block] & (1u << HYBRID_LED_BIT))) {
 			continue;
 		}
 		/* Not scored: see the design above. */
@@ -719,7 +718,7 @@ static size_t hybrid_predict(struct model *m, uint64_t now_us, uint64_t horizon_
 		if ((int)i != h->leader)
 			hybrid_predict_expert(h, i, now_us, horizon_us);
 	for (size_t j = 0; j < h->nled; j++)
-		blockmap_clear(h->led, h->led_blocks[j]);
+		h->predicted_by[h->led_blocks[j]] &= (uint8_t)~(1u << HYBRID_LED_BIT);
 	h->nled = 0;
 	n = model_candidates_emit(&h->cand, now_us, horizon_us,
 				  h->combine == MODEL_COMBINE_CALIBRATED_NOISY_OR, out, max);
@@ -743,7 +742,7 @@ static void hybrid_session_start(struct model *m, uint64_t now_us)
 	/* What was predicted for the last mount cannot come true in this one: drop it
 	 * unscored rather than blame the experts for the remount. */
 	hybrid_forget_pending(h);
-	hybrid_forget_read(h);
+	hybrid_forget_session(h);
 	h->now_us = now_us;
 	model_pace_restart(&h->pace);
 	for (unsigned i = 0; i < h->nexperts; i++)
@@ -871,6 +870,18 @@ static size_t hybrid_memory_bytes(const struct model *m)
 	return bytes;
 }
 
+/* An expert's say in the mix, 0..1, as hybrid_weigh() gives it (for stats). */
+static double hybrid_say(const struct model_hybrid *h, const struct hybrid_expert *x)
+{
+	if (h->combine == MODEL_COMBINE_HEDGE)
+		return exp(x->log_weight);
+	if (h->leader >= 0 && x == &h->experts[h->leader])
+		return 1.0;
+	if (h->leader >= 0 && !hybrid_follower_adds(h, x))
+		return 0.0;
+	return h->combine == MODEL_COMBINE_RELATIVE ? hybrid_relative_weight(h, x) : 1.0;
+}
+
 static void hybrid_stats(const struct model *m, struct model_stats *st)
 {
 	const struct model_hybrid *h = hybrid_of_const(m);
@@ -886,12 +897,7 @@ static void hybrid_stats(const struct model *m, struct model_stats *st)
 		st->experts[i].precision = model_rate_get(&x->precision);
 		st->experts[i].coverage =
 		    h->first_reads ? (double)x->covered / (double)h->first_reads : 0.0;
-		st->experts[i].weight = h->combine == MODEL_COMBINE_HEDGE ? exp(x->log_weight)
-					: h->leader == (int)i			  ? 1.0
-					: h->leader >= 0 && !hybrid_follower_adds(h, x) ? 0.0
-					: h->combine == MODEL_COMBINE_RELATIVE
-					    ? hybrid_relative_weight(h, x)
-					    : 1.0;
+		st->experts[i].weight = hybrid_say(h, x);
 		st->experts[i].issued = x->issued;
 		st->experts[i].hits = x->hits;
 	}
