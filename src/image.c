@@ -70,6 +70,8 @@ struct fetch {
 	bool retained; /* in img->retained; under lock */
 	gint64 retained_us; /* when it was */
 	int source;  /* FETCH_DEMAND, or the IMAGE_SOURCE_* that fetched ahead */
+	unsigned waiting; /* readers in image_wait for it; under img->lock */
+	uint64_t wake_at; /* landed blocks enough for at least one of them; under img->lock */
 };
 
 #define BUF_CLASSES 40
@@ -114,7 +116,8 @@ struct image {
 	/*
 	 * lock protects inflight (block -> struct fetch *), the refs/done fields of every
 	 * fetch, and changed. Never held while calling the origin or doing file I/O.
-	 * cond is broadcast whenever a fetch completes.
+	 * cond is broadcast when a fetch completes, or lands what one of its readers waits
+	 * for (fetch_wake_locked).
 	 */
 	GMutex lock;
 	GCond cond;
@@ -148,7 +151,8 @@ struct image {
 	GQueue retained;	/* written fetches kept for their readers; under lock */
 	uint64_t retained_bytes;
 	struct blockmap *resident; /* blocks held by a fetch in the inflight table */
-	GCond written_cond;	/* broadcast when write_backlog falls */
+	GCond written_cond;	/* broadcast when write_backlog falls, to backlog_waiting */
+	unsigned backlog_waiting;
 
 	struct log_ratelimit error_log;
 	struct image_stats stats;
@@ -365,6 +369,18 @@ static uint64_t fetch_bytes(const struct fetch *f, uint64_t from, uint64_t to)
 	return MIN(to << shift, f->req.length) - MIN(from << shift, f->req.length);
 }
 
+/*
+ * Wake f's readers when one of them can go on. The origin thread lands blocks at every
+ * chunk a transfer receives (a 2 GiB stream: ~20,000), and waking every reader at each
+ * cost a system call even when nobody waited, and woke a reader of a fetch's last block
+ * at each of its chunks. Locked.
+ */
+static void fetch_wake_locked(struct fetch *f)
+{
+	if (f->waiting && (f->done || f->landed >= f->wake_at))
+		g_cond_broadcast(&f->img->cond);
+}
+
 /* Hand f's landed blocks to the writer (one reference, one wake-up). Locked. */
 static void fetch_queue_write_locked(struct image *img, struct fetch *f)
 {
@@ -393,11 +409,14 @@ static void fetch_land(struct fetch *f, uint64_t bytes)
 		blockmap_set(img->resident, b);
 	g_mutex_lock(&img->lock);
 	f->landed = whole;
-	g_cond_broadcast(&img->cond);
+	fetch_wake_locked(f);
 	if (whole == f->count || fetch_bytes(f, f->queued, whole) >= WRITE_RUN_BYTES)
 		fetch_queue_write_locked(img, f);
-	while (img->write_backlog > WRITE_BACKLOG_BYTES)
+	while (img->write_backlog > WRITE_BACKLOG_BYTES) {
+		img->backlog_waiting++;
 		g_cond_wait(&img->written_cond, &img->lock);
+		img->backlog_waiting--;
+	}
 	g_mutex_unlock(&img->lock);
 }
 
@@ -485,7 +504,8 @@ static void image_write_landed(struct image *img, struct fetch *f)
 	if (!f->cached)
 		image_release_blocks_locked(img, f, from, to);
 	img->write_backlog -= len;
-	g_cond_broadcast(&img->written_cond);
+	if (img->backlog_waiting)
+		g_cond_broadcast(&img->written_cond);
 	g_mutex_unlock(&img->lock);
 }
 
@@ -575,7 +595,7 @@ static void fetch_done(struct origin_request *req, int err, const char *reason)
 		g_hash_table_remove(img->inflight, BLOCK_KEY(b));
 	f->done = true;
 	f->err = err == -ESTALE || err == -ECANCELED ? -EIO : err;
-	g_cond_broadcast(&img->cond);
+	fetch_wake_locked(f);
 	fetch_queue_write_locked(img, f); /* the rest, and the news that f is done */
 	fetch_unref_locked(f);
 	g_mutex_unlock(&img->lock);
@@ -698,14 +718,36 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 				      readahead_request_blocks(&img->ra), starts);
 }
 
+/* How many of f's blocks must have landed for the read of `out` (never, for eviction). */
+static uint64_t fetch_needed(const struct image *img, const struct fetch *f,
+			     const struct image_extent *out)
+{
+	struct block_span span = range_blocks(img->info.size, img->shift, out->offset, out->length);
+	uint64_t end = MIN(f->first + f->count, span.first + span.count);
+
+	if (f->source == FETCH_EVICT)
+		return UINT64_MAX;
+	return end > f->first ? end - f->first : 0;
+}
+
 /* The blocks of f that the read of `out` needs have all landed. Locked. */
 static bool fetch_landed_for_locked(const struct image *img, const struct fetch *f,
 				    const struct image_extent *out)
 {
-	struct block_span span = range_blocks(img->info.size, img->shift, out->offset, out->length);
-	uint64_t need_end = MIN(f->first + f->count, span.first + span.count);
+	return f->landed >= fetch_needed(img, f, out);
+}
 
-	return f->source != FETCH_EVICT && f->first + f->landed >= need_end;
+/* Sleep until f is done or has landed what the read of `out` needs (or a wake for
+ * another reader passes by). Locked. */
+static void fetch_await_locked(struct image *img, struct fetch *f,
+			       const struct image_extent *out)
+{
+	uint64_t need = fetch_needed(img, f, out);
+
+	/* Every waiter's need is at least wake_at: whoever it is, the wake comes in time. */
+	f->wake_at = f->waiting++ ? MIN(f->wake_at, need) : need;
+	g_cond_wait(&img->cond, &img->lock);
+	f->waiting--;
 }
 
 /* The read of `out` lies in f's buffer: answer it from there. Locked, after the wait. */
@@ -841,7 +883,7 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 		struct fetch *f = waits->pdata[i];
 
 		while (!f->done && !fetch_landed_for_locked(img, f, out))
-			g_cond_wait(&img->cond, &img->lock);
+			fetch_await_locked(img, f, out);
 		if (!f->done)
 			continue; /* what this read needs has landed; the rest is still coming */
 		/* -EAGAIN (an eviction passed by) only matters when nothing failed. */
@@ -1162,7 +1204,7 @@ uint64_t image_evict(struct image *img, uint64_t want)
 		g_hash_table_remove(img->inflight, BLOCK_KEY(victims[i]));
 	sentinel->done = true;
 	sentinel->err = -EAGAIN;
-	g_cond_broadcast(&img->cond);
+	fetch_wake_locked(sentinel);
 	fetch_unref_locked(sentinel);
 	g_mutex_unlock(&img->lock);
 	return kept;
