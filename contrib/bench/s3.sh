@@ -13,8 +13,12 @@
 #
 #   contrib/bench/s3.sh [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq]
 #                       [--configs local,nginx-first,s3-first,nginx-learned,s3-learned]
-#                       [--mount-opts OPTS]
+#                       [--mount-opts OPTS] [--cpus shared|split]
 # --mount-opts adds aheadfs -o options to every mount of both origins (e.g. direct_io).
+# --cpus split runs the origins (radosgw, its OSD and monitor, nginx) on CPU 0 and
+# everything that reads from them (curl, aheadfs, dd, qemu) on the other CPUs, as with an
+# object store on hosts of its own; shared (the default) lets both use every CPU, so a
+# client's CPU time is taken from the origin's (RESULTS-S3.md, session 9).
 #
 # Writes OUT (default /var/tmp/aheadfs-bench/results/s3-DATE): s3.md, s3.csv (one row per
 # run), runs.jsonl, meta.txt and logs/ (serial consoles, aheadfs logs and stats JSON).
@@ -26,10 +30,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 
-RUNS=3 OUT='' TIMEOUT=300 DO_BOOT=1 DO_SEQ=1 MOUNT_OPTS=''
+RUNS=3 OUT='' TIMEOUT=300 DO_BOOT=1 DO_SEQ=1 MOUNT_OPTS='' CPUS=shared
 CONFIGS_ARG=local,nginx-first,s3-first,nginx-learned,s3-learned
 usage() {
-	echo "usage: $0 [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq] [--configs LIST] [--mount-opts OPTS]" >&2
+	echo "usage: $0 [--runs N] [--out DIR] [--timeout S] [--no-boot] [--no-seq] [--configs LIST] [--mount-opts OPTS] [--cpus shared|split]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -41,10 +45,12 @@ while [ $# -gt 0 ]; do
 	--no-seq) DO_SEQ=0; shift ;;
 	--configs) CONFIGS_ARG=$2; shift 2 ;;
 	--mount-opts) MOUNT_OPTS=$2; shift 2 ;;
+	--cpus) CPUS=$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage
+case $CPUS in shared | split) ;; *) usage ;; esac
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (FUSE mounts, package install)" >&2; exit 1; }
 
 # The test library gives the private work directory $T, start_nginx and the cleanup of
@@ -65,6 +71,14 @@ skip_all() { die "$*"; }
 bail() { die "$*"; }
 
 requires nginx curl python3 "${QEMU:-qemu-system-x86_64}"
+CLIENT_CPUS=
+if [ "$CPUS" = split ]; then
+	requires taskset
+	[ "$(nproc)" -ge 2 ] || die "--cpus split needs two CPUs or more"
+	CLIENT_CPUS=1-$(($(nproc) - 1))
+fi
+# pin_self CPULIST: this script's CPUs, and those of everything it starts from now on.
+pin_self() { [ -z "$CLIENT_CPUS" ] || taskset -p -c "$1" $$ >/dev/null; }
 [ -f "$BENCH_IMAGE" ] || die "no $BENCH_IMAGE: run contrib/bench/mkimage.sh first"
 AHEADFS_BIN=$(tool aheadfs)
 [ -n "$AHEADFS_BIN" ] || die "aheadfs is not built"
@@ -122,11 +136,17 @@ except Exception:
 	echo "qemu: $("${QEMU:-qemu-system-x86_64}" --version | head -n 1)"
 	echo "runs: $RUNS, image: $BENCH_IMAGE ($(stat -c %s "$BENCH_IMAGE") bytes)"
 	echo "extra mount options: ${MOUNT_OPTS:-none}"
+	if [ -n "$CLIENT_CPUS" ]; then
+		echo "cpus: split: the origins on CPU 0, curl, aheadfs, dd and qemu on CPUs $CLIENT_CPUS"
+	else
+		echo "cpus: shared: origins and clients on all $(nproc) CPUs"
+	fi
 } >"$OUT/meta.txt"
 T_START=$(now)
 
 # --- the origins ---------------------------------------------------------------------
 log "starting radosgw"
+pin_self 0 # the origins (and the upload) inherit it
 start_radosgw
 # Made up per run, never exported (ps e would show it), never on a command line.
 S3_AK="AKBENCH$(python3 -c 'import secrets; print(secrets.token_hex(6).upper())')"
@@ -152,6 +172,7 @@ NGINX_URL=$BASE_URL/$IMG_NAME
 [ "$(curl -sfI "$NGINX_URL" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ll]ength: //p')" = "$IMG_BYTES" ] ||
 	die "nginx does not serve $NGINX_URL"
 echo "origins: radosgw $RGW_URL, nginx $BASE_URL" >>"$OUT/meta.txt"
+pin_self "$CLIENT_CPUS"
 log "radosgw at $RGW_URL, nginx at $BASE_URL"
 
 # use_config NAME: set the system and environment of a configuration; URL for it.
