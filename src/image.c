@@ -770,8 +770,10 @@ static bool fetch_landed_for_locked(const struct image *img, const struct fetch 
 	return f->landed >= fetch_needed(img, f, out);
 }
 
-/* Sleep until f is done or has landed what the read of `out` needs (or a wake for
- * another reader passes by). Locked. */
+/*
+ * Sleep until f is done or has landed what the read of `out` needs (or a wake for
+ * another reader passes by). Locked.
+ */
 static void fetch_await_locked(struct image *img, struct fetch *f,
 			       const struct image_extent *out)
 {
