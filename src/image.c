@@ -70,8 +70,8 @@ struct fetch {
 	int err;     /* valid once done */
 	bool cached; /* the cache file took every write so far; writer only */
 	bool retained; /* in img->retained; under lock */
-	uint64_t served; /* bytes of req.buf given to readers; under lock */
 	gint64 retained_us; /* when it was */
+	uint64_t served; /* bytes of req.buf given to readers; under lock */
 	int source;  /* FETCH_DEMAND, or the IMAGE_SOURCE_* that fetched ahead */
 	unsigned waiting; /* readers in image_wait for it; under img->lock */
 	uint64_t wake_at; /* landed blocks enough for at least one of them; under img->lock */
@@ -763,22 +763,12 @@ static uint64_t fetch_needed(const struct image *img, const struct fetch *f,
 	return end > f->first ? end - f->first : 0;
 }
 
-/* The blocks of f that the read of `out` needs have all landed. Locked. */
-static bool fetch_landed_for_locked(const struct image *img, const struct fetch *f,
-				    const struct image_extent *out)
-{
-	return f->landed >= fetch_needed(img, f, out);
-}
-
 /*
- * Sleep until f is done or has landed what the read of `out` needs (or a wake for
- * another reader passes by). Locked.
+ * Sleep until f is done or has landed `need` blocks (or a wake for another reader passes
+ * by). Locked.
  */
-static void fetch_await_locked(struct image *img, struct fetch *f,
-			       const struct image_extent *out)
+static void fetch_await_locked(struct image *img, struct fetch *f, uint64_t need)
 {
-	uint64_t need = fetch_needed(img, f, out);
-
 	/* Every waiter's need is at least wake_at: whoever it is, the wake comes in time. */
 	f->wake_at = f->waiting++ ? MIN(f->wake_at, need) : need;
 	g_cond_wait(&img->cond, &img->lock);
@@ -924,9 +914,10 @@ static int image_wait(struct image *img, GPtrArray *waits, struct image_extent *
 	g_mutex_lock(&img->lock);
 	for (guint i = 0; i < waits->len; i++) {
 		struct fetch *f = waits->pdata[i];
+		uint64_t need = fetch_needed(img, f, out);
 
-		while (!f->done && !fetch_landed_for_locked(img, f, out))
-			fetch_await_locked(img, f, out);
+		while (!f->done && f->landed < need)
+			fetch_await_locked(img, f, need);
 		if (!f->done)
 			continue; /* what this read needs has landed; the rest is still coming */
 		/* -EAGAIN (an eviction passed by) only matters when nothing failed. */
