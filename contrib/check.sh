@@ -10,7 +10,7 @@ top=$(pwd)
 
 packages=(build-essential autoconf automake libtool pkg-config libfuse3-dev fuse3
 	libglib2.0-dev libcurl4-openssl-dev libcairo2-dev nginx-light python3 curl e2fsprogs qemu-utils
-	util-linux zstd ceph-mon ceph-osd radosgw ceph-common)
+	util-linux zstd rclone ceph-mon ceph-osd radosgw ceph-common)
 
 install_missing() {
 	local missing=() p
