@@ -320,7 +320,7 @@ static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, s
 			   status);
 		return -ESTALE;
 	}
-	if (status >= 500 || status == 429 || status == 408) {
+	if (origin_status_transient(status)) {
 		g_snprintf(reason, len, "HTTP %ld", status);
 		return -EAGAIN;
 	}
@@ -339,7 +339,12 @@ static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, s
 	return 0;
 }
 
-static gint64 backoff_us(unsigned attempt)
+bool origin_status_transient(long status)
+{
+	return status >= 500 || status == 429 || status == 408;
+}
+
+gint64 origin_backoff_us(unsigned attempt)
 {
 	gint64 d = BACKOFF_FIRST_US << (attempt > 5 ? 5 : attempt - 1);
 
@@ -364,7 +369,7 @@ static void transfer_done(struct origin *o, struct transfer *t, CURLcode result)
 		log_debug("retrying %s at %" G_GUINT64_FORMAT ": %s", t->req->url, t->req->offset,
 			  reason);
 		http_response_clear(&t->resp);
-		t->not_before_us = g_get_monotonic_time() + backoff_us(t->req->attempts);
+		t->not_before_us = g_get_monotonic_time() + origin_backoff_us(t->req->attempts);
 		g_mutex_lock(&o->lock);
 		g_queue_push_head(&o->queue[t->req->priority], t);
 		g_mutex_unlock(&o->lock);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "aheadfs/http.h"
+#include "aheadfs/log.h"
 #include "aheadfs/s3.h"
 
 #define ERROR_BODY_MAX 4096
@@ -71,6 +72,7 @@ struct probe {
 	GString *error_body; /* of an error answer, up to ERROR_BODY_MAX bytes */
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode result;
+	unsigned attempts; /* of the last probe_ask() */
 };
 
 /*
@@ -117,6 +119,32 @@ static void probe_run(struct probe *p, bool head)
 	curl_slist_free_all(headers);
 }
 
+/*
+ * probe_run, asked again while the server says "later" (a 503 SlowDown from S3, a 502
+ * from a proxy whose backend restarts) and retries are left, so that a mount does not
+ * fail on what the read path would ride out. Transport failures are not retried here: at
+ * mount time a refused connection or a timeout is far more often a wrong URL or a down
+ * server, which the user should hear of now.
+ */
+static void probe_ask(struct probe *p, bool head)
+{
+	for (p->attempts = 1;; p->attempts++) {
+		gint64 wait_us;
+
+		probe_run(p, head);
+		/* CURLE_WRITE_ERROR: an error body too long to keep; the status stands. */
+		if ((p->result != CURLE_OK && p->result != CURLE_WRITE_ERROR) ||
+		    !origin_status_transient(p->resp.status) || p->attempts > p->cfg->retries)
+			return;
+		wait_us = origin_backoff_us(p->attempts);
+		log_warning("%s: HTTP %ld to %s; asking again in %" G_GINT64_FORMAT
+			    " ms (retry %u of %u)",
+			    p->shown_url, p->resp.status, head ? "HEAD" : "a one-byte GET",
+			    wait_us / 1000, p->attempts, p->cfg->retries);
+		g_usleep((gulong)wait_us);
+	}
+}
+
 static void set_http_error(struct probe *p, GError **error)
 {
 	const char *text = p->resp.status == 404   ? " Not Found"
@@ -126,8 +154,11 @@ static void set_http_error(struct probe *p, GError **error)
 						   : "";
 	g_autofree char *why = s3_error_explain(p->resp.status, p->error_body->str, p->url);
 
-	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_HTTP, "%s: HTTP %ld%s%s%s", p->shown_url,
-		    p->resp.status, text, why ? ": " : "", why ? why : "");
+	g_autofree char *tries = p->attempts > 1 ? g_strdup_printf(" (%u attempts)", p->attempts)
+						 : g_strdup("");
+
+	g_set_error(error, ORIGIN_ERROR, ORIGIN_ERROR_HTTP, "%s: HTTP %ld%s%s%s%s", p->shown_url,
+		    p->resp.status, text, why ? ": " : "", why ? why : "", tries);
 }
 
 static bool probe_transport_failed(struct probe *p, GError **error)
@@ -153,7 +184,7 @@ static gboolean probe_by_range(struct probe *p, struct origin_info *info, GError
 {
 	uint64_t first, last, total;
 
-	probe_run(p, false);
+	probe_ask(p, false);
 	if (probe_transport_failed(p, error))
 		return FALSE;
 	if (p->resp.status == 200) {
@@ -193,10 +224,12 @@ static gboolean probe_by_head(struct probe *p, struct origin_info *info, bool *f
 	curl_off_t length = -1;
 
 	*fall_back = false;
-	probe_run(p, true);
+	probe_ask(p, true);
 	if (probe_transport_failed(p, error))
 		return FALSE;
-	if (p->resp.status == 404 || p->resp.status == 410) {
+	/* Gone, or still "later" after the retries: a GET would fare no better. */
+	if (p->resp.status == 404 || p->resp.status == 410 ||
+	    origin_status_transient(p->resp.status)) {
 		set_http_error(p, error);
 		return FALSE;
 	}

@@ -61,6 +61,7 @@ struct origin_options {
 	double jitter_ms;
 	double bandwidth_mbit;
 	double error_rate;
+	int error_first;
 	gboolean no_ranges;
 	char *log_path;
 	double max_seconds;
@@ -445,6 +446,16 @@ static double response_delay_s(void)
 	return d > 0 ? d / 1e3 : 0;
 }
 
+/* Whether this request is answered 503: one of the first --error-first, or by chance. */
+static bool origin_injects_error(void)
+{
+	static int served; /* requests that reached this point, across connections */
+
+	if (__atomic_fetch_add(&served, 1, __ATOMIC_RELAXED) < opt.error_first)
+		return true;
+	return opt.error_rate > 0 && g_random_double() < opt.error_rate;
+}
+
 /* A response without a file body. Returns false when the connection must close. */
 static bool reply_simple(struct conn *c, int status, bool keep_alive, const char *extra)
 {
@@ -594,7 +605,7 @@ static bool serve(struct conn *c, struct request *req, double started)
 		reply_simple(c, out.status, keep, NULL);
 		goto out;
 	}
-	if (opt.error_rate > 0 && g_random_double() < opt.error_rate) {
+	if (origin_injects_error()) {
 		out.status = 503;
 		keep = reply_simple(c, out.status, keep, "Retry-After: 0\r\n");
 		goto out;
@@ -955,6 +966,8 @@ static gboolean parse_options(int *argc, char ***argv, GError **error)
 	     "Cap all connections together at N Mbit/s (default 0 = unshaped)", "N"},
 	    {"error-rate", 0, 0, G_OPTION_ARG_DOUBLE, &opt.error_rate,
 	     "Fraction of requests answered 503 (default 0)", "F"},
+	    {"error-first", 0, 0, G_OPTION_ARG_INT, &opt.error_first,
+	     "Answer the first N requests 503 (default 0)", "N"},
 	    {"no-ranges", 0, 0, G_OPTION_ARG_NONE, &opt.no_ranges,
 	     "Ignore Range and answer 200, like a server without range support", NULL},
 	    {"log", 0, 0, G_OPTION_ARG_FILENAME, &opt.log_path,
@@ -981,6 +994,7 @@ static gboolean parse_options(int *argc, char ***argv, GError **error)
 	}
 	if (opt.port < 0 || opt.port > 65535 || opt.rtt_ms < 0 || opt.jitter_ms < 0 ||
 	    opt.bandwidth_mbit < 0 || opt.error_rate < 0 || opt.error_rate > 1 ||
+	    opt.error_first < 0 ||
 	    opt.max_seconds <= 0) {
 		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
 			    "option out of range (see --help)");

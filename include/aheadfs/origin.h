@@ -62,10 +62,19 @@ enum origin_error_code {
 
 /*
  * Find the size, range support and validator of `url` with a HEAD (a one-byte GET when
- * HEAD is refused). Blocking; used at mount time, before the origin thread runs.
+ * HEAD is refused). An answer that says "later" (origin_status_transient) is asked again
+ * up to cfg->retries times, with origin_backoff_us() between. Blocking; used at mount
+ * time, before the origin thread runs.
  */
 gboolean origin_probe(const struct origin_config *cfg, const char *url, struct origin_info *info,
 		      GError **error);
+
+/* Whether an HTTP status says the same request may succeed later: 5xx, 429, 408. */
+bool origin_status_transient(long status);
+
+/* The wait before retrying after failed attempt number @attempt (from 1): 100 ms,
+ * doubling up to 2 s, with jitter so that many failed requests do not return together. */
+gint64 origin_backoff_us(unsigned attempt);
 
 enum origin_priority {
 	ORIGIN_PRIORITY_DEMAND,	  /* a reader is waiting */

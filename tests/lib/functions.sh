@@ -127,14 +127,16 @@ CONF
 	BASE_URL="http://127.0.0.1:$NGINX_PORT"
 }
 
-# start_slow_origin RTT_MS [MBIT]: the benchmark's origin with an emulated WAN link,
-# serving $T/www; sets ORIGIN_URL, ORIGIN_PID, ORIGIN_LOG.
+# start_slow_origin RTT_MS [MBIT [OPTION...]]: the benchmark's origin with an emulated WAN
+# link (and any more of its options), serving $T/www; sets ORIGIN_URL, ORIGIN_PID,
+# ORIGIN_LOG (one line per request, appended to).
 start_slow_origin() {
-	local bin="$top_builddir/contrib/bench/aheadfs-origin"
+	local bin="$top_builddir/contrib/bench/aheadfs-origin" rtt=$1 mbit=${2:-0}
+	shift $(($# < 2 ? $# : 2))
 	[ -x "$bin" ] || bail "$bin is not built"
 	mkdir -p "$T/www"
 	ORIGIN_LOG="$T/origin.log"
-	"$bin" --root "$T/www" --port 0 --rtt-ms "$1" --bandwidth-mbit "${2:-0}" \
+	"$bin" --root "$T/www" --port 0 --rtt-ms "$rtt" --bandwidth-mbit "$mbit" "$@" \
 		--log "$ORIGIN_LOG" --max-seconds "${TEST_TIMEOUT:-300}" >"$T/origin.out" &
 	ORIGIN_PID=$!
 	CLEANUP_PIDS+=("$ORIGIN_PID")
