@@ -26,6 +26,8 @@
 #define BACKOFF_FIRST_US (100 * 1000)
 #define BACKOFF_MAX_US (2 * 1000 * 1000)
 #define POLL_MAX_MS 1000
+/* The longest body of a "later" answer (an S3 <Error> is ~300 bytes) read and dropped. */
+#define LATER_BODY_MAX (64 * 1024)
 /*
  * libcurl mallocs its receive buffer (CURLOPT_BUFFERSIZE, 512 KiB) for every transfer
  * and frees it when the transfer is done. With glibc's defaults that memory goes back
@@ -48,6 +50,7 @@ struct transfer {
 	bool receiving;	   /* the link heard of its first byte and not yet of its end */
 	bool checked;	/* the headers were verified at the first body byte */
 	bool rejected;	/* ... and found wrong: no byte was accepted */
+	uint64_t dropped; /* body bytes of a "later" answer, read to keep the connection */
 	bool overflow;
 	int sink_err;
 	gint64 submitted_us;
@@ -72,7 +75,7 @@ struct origin {
 	GPtrArray *idle_easy; /* reusable handles: keeps TLS session and DNS caches warm */
 
 	/* Counters, updated with atomics. */
-	uint64_t n_requests, n_bytes, n_retries, n_failures, n_queued;
+	uint64_t n_requests, n_bytes, n_retries, n_failures, n_queued, n_connects;
 	uint64_t n_demand; /* demand requests submitted and not finished */
 };
 
@@ -206,8 +209,18 @@ static size_t transfer_body_cb(char *data, size_t size, size_t n, void *opaque)
 		t->rejected = t->resp.status != 206 || transfer_check_headers(t, reason, sizeof(reason));
 		req->ttfb_us = g_get_monotonic_time() - t->started_us;
 	}
-	if (t->rejected)
+	if (t->rejected) {
+		/*
+		 * A "later" answer's short body is read and dropped so that its connection can
+		 * carry the retry: aborting closes it, and a store that throttles (S3's 503
+		 * SlowDown) would see a new connection, and for https a new handshake, per retry.
+		 */
+		if (origin_status_transient(t->resp.status) && t->dropped + len <= LATER_BODY_MAX) {
+			t->dropped += len;
+			return len;
+		}
 		return 0;
+	}
 	if (t->received + len > req->length) {
 		t->overflow = true;
 		return 0;
@@ -249,6 +262,7 @@ static void transfer_start(struct origin *o, struct transfer *t)
 	t->receiving = false;
 	t->checked = false;
 	t->rejected = false;
+	t->dropped = 0;
 	t->overflow = false;
 	t->sink_err = 0;
 	req->attempts++;
@@ -357,7 +371,12 @@ static void transfer_done(struct origin *o, struct transfer *t, CURLcode result)
 {
 	char reason[256];
 	int verdict = transfer_verdict(t, result, reason, sizeof(reason));
+	long connects = 0;
 
+	/* The connections this attempt had to open (0: it reused one); read while the
+	 * handle is still the transfer's. */
+	if (curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		__atomic_fetch_add(&o->n_connects, (uint64_t)connects, __ATOMIC_RELAXED);
 	transfer_detach(o, t);
 	if (verdict == 0) {
 		__atomic_fetch_add(&o->n_bytes, t->received, __ATOMIC_RELAXED);
@@ -511,6 +530,7 @@ void origin_get_counters(struct origin *o, struct origin_counters *out)
 	out->requests = __atomic_load_n(&o->n_requests, __ATOMIC_RELAXED);
 	out->bytes = __atomic_load_n(&o->n_bytes, __ATOMIC_RELAXED);
 	out->retries = __atomic_load_n(&o->n_retries, __ATOMIC_RELAXED);
+	out->connects = __atomic_load_n(&o->n_connects, __ATOMIC_RELAXED);
 	out->failures = __atomic_load_n(&o->n_failures, __ATOMIC_RELAXED);
 	out->queued = __atomic_load_n(&o->n_queued, __ATOMIC_RELAXED);
 	out->in_flight = __atomic_load_n(&o->active, __ATOMIC_RELAXED);

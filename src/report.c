@@ -159,9 +159,10 @@ char *report_json(struct image *const *images, struct learner_image *const *lear
 	g_string_append_printf(out,
 			       "\"origin\": {\"requests\": %" G_GUINT64_FORMAT
 			       ", \"bytes\": %" G_GUINT64_FORMAT ", \"retries\": %" G_GUINT64_FORMAT
-			       ", \"failures\": %" G_GUINT64_FORMAT ", \"queued\": %" G_GUINT64_FORMAT
-			       ", \"in_flight\": %" G_GUINT64_FORMAT "}, ",
-			       oc.requests, oc.bytes, oc.retries, oc.failures, oc.queued,
+			       ", \"failures\": %" G_GUINT64_FORMAT ", \"connects\": %" G_GUINT64_FORMAT
+			       ", \"queued\": %" G_GUINT64_FORMAT ", \"in_flight\": %" G_GUINT64_FORMAT
+			       "}, ",
+			       oc.requests, oc.bytes, oc.retries, oc.failures, oc.connects, oc.queued,
 			       oc.in_flight);
 	if (link)
 		link_get(link, &rtt_us, &bandwidth);
@@ -229,10 +230,12 @@ char *report_summary(struct image *const *images, struct learner_image *const *l
 	if (link)
 		link_get(link, &rtt_us, &bandwidth);
 	g_string_append_printf(out,
-			       "up %.1f s; origin: %" G_GUINT64_FORMAT " requests, %.1f MiB, %" G_GUINT64_FORMAT
-			       " retries, %" G_GUINT64_FORMAT " failures; link: %.1f ms, ",
+			       "up %.1f s; origin: %" G_GUINT64_FORMAT " requests on %" G_GUINT64_FORMAT
+			       " connections, %.1f MiB, %" G_GUINT64_FORMAT " retries, %" G_GUINT64_FORMAT
+			       " failures; link: %.1f ms, ",
 			       (double)(g_get_monotonic_time() - started_us) / 1e6, oc.requests,
-			       (double)oc.bytes / 1048576.0, oc.retries, oc.failures, rtt_us / 1000.0);
+			       oc.connects, (double)oc.bytes / 1048576.0, oc.retries, oc.failures,
+			       rtt_us / 1000.0);
 	if (bandwidth > 0)
 		g_string_append_printf(out, "%.0f Mbit/s\n", bandwidth * 8 / 1e6);
 	else

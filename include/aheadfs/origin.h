@@ -124,6 +124,7 @@ struct origin_counters {
 	uint64_t requests;  /* range GETs sent, retries included */
 	uint64_t bytes;	    /* body bytes received */
 	uint64_t retries;   /* attempts after a transient failure */
+	uint64_t connects;  /* connections opened: the rest of the requests reused one */
 	uint64_t failures;  /* requests that failed for good */
 	uint64_t queued;    /* waiting for a connection */
 	uint64_t in_flight; /* transfers running */

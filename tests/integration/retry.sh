@@ -1,11 +1,11 @@
 #!/bin/bash
 # An origin that answers "later" (503, as S3's SlowDown, or a proxy whose backend
 # restarts) is asked again with backoff, at mount time and on reads: the mount comes up,
-# every byte reads right and the retries are counted. One that keeps answering 503 fails
-# the mount with one clear line, after retries + 1 attempts.
+# every byte reads right, the retries are counted and the connections are kept. One that
+# keeps answering 503 fails the mount with one clear line, after retries + 1 attempts.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
 requires python3
-tap_plan 9
+tap_plan 10
 mkdir -p "$T/www"
 make_image "$T/www/disk.raw" 16
 
@@ -57,5 +57,10 @@ check "the retries are counted ($retries) and no request failed for good ($failu
 	test "$retries" -gt 0 -a "$failures" = 0
 check "the origin answered 503 as many times as the mount retried, give or take the probe" \
 	test "$(grep -c "status=503" "$ORIGIN_LOG")" -ge "$retries"
+# Connections: the server saw one for the probe and those the stats count, no more.
+conns=$(json_get "$T/stats.json" 's["origin"]["connects"]')
+peers=$(sed -n 's/.* client=\([^ ]*\) .*/\1/p' "$ORIGIN_LOG" | sort -u | wc -l)
+check "connections are reused through the 503s: $(requests) requests from $peers client ports, the probe's and $conns counted" \
+	test "$conns" -ge 1 -a "$conns" -le 8 -a "$peers" = $((conns + 1))
 unmount_aheadfs "$T/mnt"
 tap_done

@@ -5,7 +5,7 @@
 : "${TEST_TIMEOUT:=600}" # the watchdog's limit: radosgw alone takes ~20 s to start
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
 . "$top_srcdir/tests/lib/radosgw.sh"
-tap_plan 22
+tap_plan 23
 start_radosgw
 
 # Made up per run; long enough that a match is never chance. Not exported: ps e would
@@ -49,6 +49,10 @@ check "SigV4: 1,000 random reads match" \
 snapshot sigv4
 check "SigV4: stats JSON counts range requests and no failures" test "$(json_get "$T/mnt/.aheadfs/stats" \
 	's["origin"]["requests"] > 0 and s["origin"]["failures"] == 0 and s["origin"]["bytes"] >= 268435456')" = True
+reqs=$(json_get "$T/mnt/.aheadfs/stats" 's["origin"]["requests"]')
+conns=$(json_get "$T/mnt/.aheadfs/stats" 's["origin"]["connects"]')
+check "SigV4: connections are reused: $reqs requests on $conns connections (at most 8)" \
+	test "$conns" -ge 1 -a "$conns" -le 8 -a "$reqs" -gt $((4 * conns))
 unmount_aheadfs "$T/mnt"
 start=$(date +%s.%N)
 s3_curl GET /images/disk.raw -f -o /dev/null
