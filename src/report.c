@@ -231,11 +231,11 @@ char *report_summary(struct image *const *images, struct learner_image *const *l
 		link_get(link, &rtt_us, &bandwidth);
 	g_string_append_printf(out,
 			       "up %.1f s; origin: %" G_GUINT64_FORMAT " requests on %" G_GUINT64_FORMAT
-			       " connections, %.1f MiB, %" G_GUINT64_FORMAT " retries, %" G_GUINT64_FORMAT
+			       " connection%s, %.1f MiB, %" G_GUINT64_FORMAT " retries, %" G_GUINT64_FORMAT
 			       " failures; link: %.1f ms, ",
 			       (double)(g_get_monotonic_time() - started_us) / 1e6, oc.requests,
-			       oc.connects, (double)oc.bytes / 1048576.0, oc.retries, oc.failures,
-			       rtt_us / 1000.0);
+			       oc.connects, oc.connects == 1 ? "" : "s", (double)oc.bytes / 1048576.0,
+			       oc.retries, oc.failures, rtt_us / 1000.0);
 	if (bandwidth > 0)
 		g_string_append_printf(out, "%.0f Mbit/s\n", bandwidth * 8 / 1e6);
 	else
