@@ -5,7 +5,7 @@
 # keeps answering 503 fails the mount with one clear line, after retries + 1 attempts.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
 requires python3
-tap_plan 10
+tap_plan 12
 mkdir -p "$T/www"
 make_image "$T/www/disk.raw" 16
 
@@ -29,7 +29,18 @@ check "each retry of the probe is logged, with its wait" \
 check "every byte reads right" cmp "$T/mnt/disk.raw" "$T/www/disk.raw"
 unmount_aheadfs "$T/mnt"
 
-# 4-5: every request answered 503: the mount fails after 1 + retries HEADs, saying so.
+# 4-5: the same through a presigned-style URL, which is probed with a one-byte GET (a
+# GET-presigned URL refuses HEAD); this origin ignores the query.
+rm -rf "$T/cache"
+next_origin --error-first 2
+mount_aheadfs_fg "$T/mnt" "$ORIGIN_URL/disk.raw?X-Amz-Expires=3600&X-Amz-Signature=00" -o retries=3
+check "presigned: the one-byte GET probe rides out two 503s, no HEAD sent" \
+	test "$(grep -c 'HTTP 503 to a one-byte GET; asking again' "$AHEADFS_LOG")" = 2 -a \
+	"$(grep -c "method=HEAD" "$ORIGIN_LOG")" = 0
+check "presigned: every byte reads right" cmp "$T/mnt/disk.raw" "$T/www/disk.raw"
+unmount_aheadfs "$T/mnt"
+
+# 6-7: every request answered 503: the mount fails after 1 + retries HEADs, saying so.
 rm -rf "$T/cache"
 next_origin --error-rate 1
 mkdir -p "$T/m"
@@ -43,7 +54,7 @@ fi
 check "... after exactly three requests, all HEAD ($(requests) made)" \
 	test "$(requests)" = 3 -a "$(grep -c "method=HEAD" "$ORIGIN_LOG")" = 3
 
-# 6-9: a fifth of all requests answered 503 while reading: retried, never a wrong byte.
+# 8-12: a fifth of all requests answered 503 while reading: retried, never a wrong byte.
 rm -rf "$T/cache"
 next_origin --error-rate 0.2
 mount_aheadfs_fg "$T/mnt" "$ORIGIN_URL/disk.raw" -o retries=30,prefetch=off
