@@ -355,7 +355,8 @@ static int transfer_verdict(struct transfer *t, CURLcode result, char *reason, s
 
 bool origin_status_transient(long status)
 {
-	return status >= 500 || status == 429 || status == 408;
+	/* 501 and 505: the server does not do what was asked, and never will. */
+	return (status >= 500 && status != 501 && status != 505) || status == 429 || status == 408;
 }
 
 gint64 origin_backoff_us(unsigned attempt)

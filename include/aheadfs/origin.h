@@ -69,7 +69,8 @@ enum origin_error_code {
 gboolean origin_probe(const struct origin_config *cfg, const char *url, struct origin_info *info,
 		      GError **error);
 
-/* Whether an HTTP status says the same request may succeed later: 5xx, 429, 408. */
+/* Whether an HTTP status says the same request may succeed later: 5xx (but 501 Not
+ * Implemented and 505), 429, 408. */
 bool origin_status_transient(long status);
 
 /* The wait before retrying after failed attempt number @attempt (from 1): 100 ms,

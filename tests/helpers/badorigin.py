@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An HTTP origin that answers range requests wrongly on purpose, to test that aheadfs
-verifies every answer. Serves one file; HEAD is always right. Each GET reads the mode
+verifies every answer. Serves one file. Each request reads the mode
 from MODEFILE, so a test can switch it while a mount is up:
 
   good    206 with the asked range
@@ -8,6 +8,7 @@ from MODEFILE, so a test can switch it while a mount is up:
   total   206 with the asked bytes but another total size in Content-Range
   short   206, Content-Length of the whole range, half the bytes, then the connection closes
   etag    206 with the asked bytes under another ETag (If-Range ignored)
+  nohead  501 Not Implemented to HEAD (GETs as good)
 
 Prints "port=N" once listening; exits after --max-seconds.
 usage: badorigin.py FILE MODEFILE [--max-seconds S]"""
@@ -31,7 +32,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT")
         self.send_header("Accept-Ranges", "bytes")
 
+    def mode(self):
+        with open(self.server.modefile) as f:
+            return f.read().strip()
+
     def do_HEAD(self):
+        if self.mode() == "nohead":
+            self.send_response(501)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.headers_common()
         self.send_header("Content-Length", str(self.server.size))
@@ -46,8 +56,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         first, last = int(m.group(1)), min(int(m.group(2)), size - 1)
-        with open(self.server.modefile) as f:
-            mode = f.read().strip()
+        mode = self.mode()
         shown_first, shown_last, total, etag = first, last, size, '"v1"'
         if mode == "shift":
             d = SHIFT if last + SHIFT < size else -SHIFT

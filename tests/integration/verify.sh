@@ -6,7 +6,7 @@
 # same blocks read right once the origin answers properly.
 . "${top_srcdir:?run from make check, or set top_srcdir and top_builddir}/tests/lib/functions.sh"
 requires python3
-tap_plan 12
+tap_plan 13
 mkdir -p "$T/www"
 make_image "$T/www/disk.raw" 8
 echo good >"$T/mode"
@@ -19,6 +19,15 @@ URL="http://127.0.0.1:$(sed -n 's/^port=//p' "$T/bad.out")/disk.raw"
 # block N (64 KiB) of the mounted image, read past the page cache, into FILE
 read_block() { dd if="$T/mnt/disk.raw" of="$2" bs=64k skip="$1" count=1 iflag=direct 2>"$T/dd.err"; }
 same_block() { cmp "$2" <(dd if="$T/www/disk.raw" bs=64k skip="$1" count=1 status=none); }
+
+# A server that does not implement HEAD (501) is probed with a one-byte GET instead,
+# at once: 501 is not a "later".
+echo nohead >"$T/mode"
+mount_aheadfs_fg "$T/mnt" "$URL" -o prefetch=off
+check "HEAD answered 501: the mount probes with a GET, without retrying the HEAD" \
+	test "$(stat -c %s "$T/mnt/disk.raw")" = 8388608 -a "$(grep -c 'asking again' "$AHEADFS_LOG")" = 0
+unmount_aheadfs "$T/mnt"
+echo good >"$T/mode"
 
 # prefetch=off: only the block asked for is fetched, one request per read.
 mount_aheadfs_fg "$T/mnt" "$URL" -o prefetch=off,retries=1
