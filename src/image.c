@@ -802,6 +802,14 @@ static struct fetch *image_holder_locked(GPtrArray *waits, uint64_t b)
 	return NULL;
 }
 
+/* The bytes [*lo, *hi) of block b that the range [start, end) covers. */
+static void block_part(const struct image *img, uint64_t b, uint64_t start, uint64_t end,
+		       uint64_t *lo, uint64_t *hi)
+{
+	*lo = MAX(start, b << img->shift);
+	*hi = MIN(end, (b + 1) << img->shift);
+}
+
 /*
  * A read over several fetches, or fetches and cached blocks: build the answer in memory,
  * from the fetch buffers where they hold the blocks and from the cache file elsewhere
@@ -822,11 +830,10 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 		holder[i] = image_holder_locked(waits, span.first + i);
 	g_mutex_unlock(&img->lock);
 	for (uint64_t i = 0; i < span.count && !err; i++) {
-		uint64_t b = span.first + i;
-		uint64_t lo = MAX(start, b << img->shift);
-		uint64_t hi = MIN(end, (b + 1) << img->shift);
+		uint64_t b = span.first + i, lo, hi;
 		struct fetch *f = holder[i];
 
+		block_part(img, b, start, end, &lo, &hi);
 		if (f)
 			memcpy(mem + (lo - start), (char *)f->req.buf + (lo - f->req.offset), hi - lo);
 		else if (!store_has(img->store, b))
@@ -842,11 +849,14 @@ static int image_assemble(struct image *img, GPtrArray *waits, struct image_exte
 	out->mem = mem;
 	out->data = mem;
 	g_mutex_lock(&img->lock);
-	for (uint64_t i = 0; i < span.count; i++)
-		if (holder[i])
-			fetch_served_locked(img, holder[i],
-					    MIN(end, (span.first + i + 1) << img->shift) -
-						MAX(start, (span.first + i) << img->shift));
+	for (uint64_t i = 0; i < span.count; i++) {
+		uint64_t lo, hi;
+
+		if (!holder[i])
+			continue;
+		block_part(img, span.first + i, start, end, &lo, &hi);
+		fetch_served_locked(img, holder[i], hi - lo);
+	}
 	g_mutex_unlock(&img->lock);
 	return 0;
 }
