@@ -1269,7 +1269,8 @@ size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, si
 		uint64_t b = preds[i].block;
 
 		if (b < nblocks && !store_has(img->store, b) &&
-		    !g_hash_table_contains(img->inflight, BLOCK_KEY(b)))
+		    !g_hash_table_contains(img->inflight, BLOCK_KEY(b)) &&
+		    !(img->readahead && readahead_ahead(&img->ra, b)))
 			preds[kept++] = preds[i];
 	}
 	g_mutex_unlock(&img->lock);

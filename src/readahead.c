@@ -110,3 +110,8 @@ uint64_t readahead_request_blocks(const struct readahead *ra)
 {
 	return piece_blocks(ra->request, __atomic_load_n(&ra->window, __ATOMIC_RELAXED));
 }
+
+bool readahead_ahead(const struct readahead *ra, uint64_t b)
+{
+	return readahead_streaming(ra) && b >= ra->expect && b - ra->expect < 2 * ra->max;
+}

@@ -484,7 +484,8 @@ static void sim_plan(struct replay_sim *s)
 	s->pred_ns += replay_clock_ns() - t0;
 	s->res->predicts++;
 	for (size_t i = 0; i < n; i++)
-		if (s->preds[i].block < s->nblocks && blk_state(s, s->preds[i].block) == BLK_ABSENT)
+		if (s->preds[i].block < s->nblocks && blk_state(s, s->preds[i].block) == BLK_ABSENT &&
+		    !(s->p->readahead && readahead_ahead(&s->ra, s->preds[i].block)))
 			s->preds[kept++] = s->preds[i];
 	k = prefetch_plan(&s->pf, &st, s->preds, kept, s->choices, s->p->max_predictions);
 	if (k > 0) {

@@ -143,7 +143,8 @@ uint64_t image_evict(struct image *img, uint64_t want);
 
 /*
  * For the prefetcher. image_drop_unwanted() removes from `preds` the blocks that are
- * cached or in flight and returns how many are left. image_prefetch() starts fetches for
+ * cached, in flight, or ahead of a streaming reader (readahead's: readahead_ahead) and
+ * returns how many are left. image_prefetch() starts fetches for
  * the chosen blocks (adjacent ones of one tier coalesced) and returns the bytes asked
  * for. image_fill() asks for the lowest absent blocks, up to `quota` bytes (background).
  */

@@ -8,6 +8,7 @@
 #ifndef AHEADFS_READAHEAD_H
 #define AHEADFS_READAHEAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct readahead {
@@ -38,6 +39,14 @@ uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, ui
  * a long stream gets it, so it is not held to the mount's demand cap (max_request_bytes).
  */
 uint64_t readahead_request_blocks(const struct readahead *ra);
+
+/*
+ * Whether block @b lies ahead of a streaming reader, within the two windows at the cap
+ * that readahead will request as the reader comes (false while no reader streams).
+ * The learner leaves such blocks to readahead: it would fetch them in pieces of its
+ * own size, ahead of readahead's larger ones.
+ */
+bool readahead_ahead(const struct readahead *ra, uint64_t b);
 
 /* Whether a reader streams now (the window is open); safe without the caller's lock. */
 static inline int readahead_streaming(const struct readahead *ra)

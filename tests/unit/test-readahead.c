@@ -130,6 +130,32 @@ static void test_image_end(void)
 	g_assert_cmpuint(rd(&ra, 14, 6, &from), ==, 0);
 }
 
+static void test_ahead_of_stream(void)
+{
+	struct readahead ra;
+	uint64_t from;
+
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	g_assert_false(readahead_ahead(&ra, 101));
+	rd(&ra, 100, 1, &from);
+	g_assert_false(readahead_ahead(&ra, 101)); /* one read is not a stream */
+	rd(&ra, 101, 1, &from);
+	/* A stream: the blocks after it, for two windows at the cap (1024 blocks), are
+	 * readahead's; the one it read, those behind it and those further on are not. */
+	g_assert_true(readahead_ahead(&ra, 102));
+	g_assert_true(readahead_ahead(&ra, 102 + 1023));
+	g_assert_false(readahead_ahead(&ra, 102 + 1024));
+	g_assert_false(readahead_ahead(&ra, 101));
+	g_assert_false(readahead_ahead(&ra, 5));
+	/* It moves with the reader, and ends with the stream. */
+	for (uint64_t b = 102; b < 400; b++)
+		rd(&ra, b, 1, &from);
+	g_assert_false(readahead_ahead(&ra, 300));
+	g_assert_true(readahead_ahead(&ra, 400 + 1000));
+	rd(&ra, 20000, 1, &from);
+	g_assert_false(readahead_ahead(&ra, 20001));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -138,5 +164,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/readahead/request-size", test_request_size);
 	g_test_add_func("/readahead/out-of-order-within-window", test_out_of_order_within_window);
 	g_test_add_func("/readahead/image-end", test_image_end);
+	g_test_add_func("/readahead/ahead-of-stream", test_ahead_of_stream);
 	return g_test_run();
 }
