@@ -61,9 +61,9 @@ static uint64_t piece_blocks(uint64_t request, uint64_t window)
  * plus the read that crossed the mark: cut into pieces, that read's worth (1 MiB of dd
  * bs=1M) was a third request per refill, each paying the origin's first byte (10-70 ms
  * from radosgw with four requests in flight) for an eighth of the bytes. Cut back, it
- * is requested with the next refill; the window still reaches at least three quarters
- * of itself past the reader (a piece is at most a quarter), so the refill does not
- * come any sooner, and never more than a window.
+ * is requested with the next refill. Once the window is four pieces or more (8 MiB and
+ * up) it still reaches three quarters of itself past the reader, so the next refill
+ * comes no sooner; it never reaches more than a window.
  */
 static uint64_t whole_pieces(uint64_t from, uint64_t to, uint64_t piece)
 {
