@@ -86,11 +86,11 @@ struct fetch {
  * Buffers of this size and more are aligned to it and asked to be backed by transparent
  * huge pages (MADV_HUGEPAGE: under THP's "madvise" setting, this machine's kernel
  * default, only those who ask get them; under "always" the alignment is what lets a
- * buffer have them). The pool cannot help a cold stream's first buffers,
- * and on a VM a new 4 KiB page costs a fault in the guest and another in the host: the
- * first 256 MiB read from a mount faulted in ~25,000 pages, which took aheadfs's CPU
- * for it to 0.7-0.9 s (0.3 s once the pool is warm). In 2 MiB pages: 3,000-8,000
- * faults, 0.3-0.55 s (cold radosgw reads, A/B in the commit).
+ * buffer have them). The pool cannot help a cold stream's first buffers, and on a VM a
+ * new 4 KiB page costs a fault in the guest and another in the host: the first 256 MiB
+ * read from a mount faulted in ~25,000 pages, which took aheadfs's CPU for it to
+ * 0.7-0.9 s (0.3 s once the pool is warm). In 2 MiB pages: 3,000-8,000 faults,
+ * 0.3-0.55 s (cold radosgw reads, A/B in the commit).
  */
 #define HUGE_BUF_BYTES ((size_t)2 << 20)
 /*
@@ -310,7 +310,7 @@ static void *image_buf_get_locked(struct image *img, uint64_t length)
 
 	img->pool_used_us = g_get_monotonic_time();
 	if (img->buf_pool[c] && img->buf_pool[c]->len) {
-		img->pool_bytes -= UINT64_C(1) << c;
+		img->pool_bytes -= size;
 		return g_ptr_array_steal_index_fast(img->buf_pool[c], img->buf_pool[c]->len - 1);
 	}
 	/* Aligned for O_DIRECT (store_pwrite_aligned), and for huge pages when large. */

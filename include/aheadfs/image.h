@@ -144,9 +144,9 @@ uint64_t image_evict(struct image *img, uint64_t want);
 /*
  * For the prefetcher. image_drop_unwanted() removes from `preds` the blocks that are
  * cached, in flight, or ahead of a streaming reader (readahead's: readahead_ahead) and
- * returns how many are left. image_prefetch() starts fetches for
- * the chosen blocks (adjacent ones of one tier coalesced) and returns the bytes asked
- * for. image_fill() asks for the lowest absent blocks, up to `quota` bytes (background).
+ * returns how many are left. image_prefetch() starts fetches for the chosen blocks
+ * (adjacent ones of one tier coalesced) and returns the bytes asked for. image_fill()
+ * asks for the lowest absent blocks, up to `quota` bytes (background).
  */
 size_t image_drop_unwanted(struct image *img, struct model_prediction *preds, size_t n);
 uint64_t image_prefetch(struct image *img, const struct prefetch_choice *choices, size_t n);
