@@ -245,11 +245,16 @@ int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t l
 
 int store_pread(const struct store *store, uint64_t offset, void *buf, size_t len)
 {
+	return store_pread_fd(store->data_fd, offset, buf, len);
+}
+
+int store_pread_fd(int fd, uint64_t offset, void *buf, size_t len)
+{
 	char *p = buf;
 	off_t off = (off_t)offset;
 
 	while (len > 0) {
-		ssize_t n = pread(store->data_fd, p, len, off);
+		ssize_t n = pread(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -49,6 +49,8 @@ struct fs {
 	gid_t gid;
 	/* Images bypass the kernel's page cache: every read comes here (-o direct_io). */
 	bool direct_io;
+	/* The largest read reply libfuse can splice from the cache file; set at INIT. */
+	size_t splice_max;
 };
 
 const struct fuse_lowlevel_ops *fs_operations(void);

@@ -78,6 +78,8 @@ int store_write(struct store *store, uint64_t first, const void *buf, size_t len
 int store_pwrite(struct store *store, uint64_t offset, const void *buf, size_t len);
 /* Read `len` bytes of the cache file at `offset` (all of them): 0 or -errno. */
 int store_pread(const struct store *store, uint64_t offset, void *buf, size_t len);
+/* The same from a descriptor of the data file (an image_extent's): 0 or -errno. */
+int store_pread_fd(int fd, uint64_t offset, void *buf, size_t len);
 void store_mark(struct store *store, uint64_t first, uint64_t count);
 
 /*
