@@ -347,11 +347,12 @@ static void *fs_reply_buf(size_t len)
  */
 static void fs_reply_cached(fuse_req_t req, const struct image_extent *ext)
 {
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(ext->length);
 	void *buf;
 	int err;
 
 	if (ext->length <= fs_of(req)->splice_max) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(ext->length);
+
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = ext->fd;
 		bv.buf[0].pos = (off_t)ext->offset;
