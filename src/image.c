@@ -761,6 +761,9 @@ static void image_readahead_locked(struct image *img, struct block_span span, GP
 
 	if (img->changed || !img->readahead)
 		return;
+	if (img->link && img->origin)
+		readahead_link(&img->ra, link_bdp_bytes(img->link) >> img->shift,
+			       origin_prefetch_slots(img->origin));
 	n = readahead_follow(&img->ra, span.first, span.first + span.count, &from);
 	if (n > 0)
 		image_prefetch_locked(img, from, from + n, IMAGE_SOURCE_READAHEAD,

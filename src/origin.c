@@ -501,6 +501,11 @@ void origin_start(struct origin *o)
 	o->thread = g_thread_new("aheadfs-origin", origin_thread_main, o);
 }
 
+unsigned origin_prefetch_slots(const struct origin *o)
+{
+	return o->prefetch_slots;
+}
+
 void origin_free(struct origin *o)
 {
 	if (!o)

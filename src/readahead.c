@@ -20,14 +20,21 @@
  * behind its head or inside what it already requested: the kernel's own readahead sends a
  * stream's reads on several FUSE threads at once, and they arrive out of order.
  *
- * The window is requested in pieces of RA_REQUEST_BYTES, or a quarter of the window once
- * that is larger: a long stream then costs few large requests (8 MiB at the 32 MiB cap,
- * two per refill). Each request pays the origin's first-byte latency and per-request
- * work, and radosgw's first byte takes 5-6 ms (nginx: <1 ms): a cold 2 GiB read made
- * ~1,270 requests in 2 MiB pieces, ~400 in these, and went from about 0.5x to 0.6x of
- * one curl of the object (medians of three A/B series; the commit has them); refills cut
- * to whole pieces (whole_pieces() below) made it ~275. A stream that never reaches a
- * large window (a VM boot's short runs) keeps its 2 MiB requests.
+ * The window is requested in pieces of RA_REQUEST_BYTES (2 MiB), larger only where the
+ * link needs them: the prefetch slots (six of the default eight connections) must hold
+ * twice its bandwidth-delay product (link_bdp_bytes()), or a long stream on a distant,
+ * fast link is held to six pieces per round trip. Then a piece doubles, up to a quarter
+ * of the window (8 MiB at the 32 MiB cap). At 50 ms and 2 Gbit/s (aheadfs-origin) a
+ * cold stream read 195-205 MB/s in 2 MiB pieces, 219-223 so sized, 214-236 in 8 MiB.
+ *
+ * Small pieces are the origin's concern too. radosgw here (cold stream, the first 256
+ * MiB, -o direct_io) spent 0.59-0.87 s of CPU serving 2 MiB pieces against 1.23-1.47 s
+ * for 8 MiB pieces (one GET of it: 1.18-1.73 s), and the stream took 0.57-0.76 s against
+ * 1.11-1.34 s (curl: 1.03-1.40 s). Until session 12 every long stream got quarter-window
+ * pieces, to pay the origin's first byte fewer times: right on a host where radosgw
+ * cost more per request than per byte (RESULTS-S3.md); from nginx 2 MiB pieces are no
+ * different (707-719 MB/s against 664-739). A refill is cut to whole pieces
+ * (whole_pieces()).
  */
 #include "aheadfs/readahead.h"
 
@@ -45,13 +52,24 @@ void readahead_init(struct readahead *ra, uint64_t nblocks, unsigned shift)
 	    .max = MAX(RA_MAX_BYTES >> shift, UINT64_C(1)),
 	    .request = MAX(RA_REQUEST_BYTES >> shift, UINT64_C(1)),
 	    .nblocks = nblocks,
+	    .link_slots = 1,
 	};
 }
 
-/* The size of the pieces a window of `window` blocks is requested in. */
-static uint64_t piece_blocks(uint64_t request, uint64_t window)
+void readahead_link(struct readahead *ra, uint64_t bdp_blocks, unsigned slots)
 {
-	return MAX(request, window / 4);
+	ra->link_need = 2 * bdp_blocks;
+	ra->link_slots = MAX(slots, 1u);
+}
+
+/* The size of the pieces a window of `window` blocks is requested in. */
+static uint64_t piece_blocks(const struct readahead *ra, uint64_t window)
+{
+	uint64_t piece = ra->request;
+
+	while (piece * ra->link_slots < ra->link_need && piece * 2 <= window / 4)
+		piece *= 2;
+	return piece;
 }
 
 /*
@@ -99,7 +117,7 @@ uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, ui
 	else
 		window = MIN(window * 2, ra->max); /* it used half of it: a real stream, grow */
 	__atomic_store_n(&ra->window, window, __ATOMIC_RELAXED);
-	to = MIN(whole_pieces(ra->done, end + window, piece_blocks(ra->request, window)),
+	to = MIN(whole_pieces(ra->done, end + window, piece_blocks(ra, window)),
 		 ra->nblocks);
 	*from = ra->done;
 	ra->done = MAX(ra->done, to);
@@ -108,7 +126,7 @@ uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, ui
 
 uint64_t readahead_request_blocks(const struct readahead *ra)
 {
-	return piece_blocks(ra->request, __atomic_load_n(&ra->window, __ATOMIC_RELAXED));
+	return piece_blocks(ra, __atomic_load_n(&ra->window, __ATOMIC_RELAXED));
 }
 
 bool readahead_ahead(const struct readahead *ra, uint64_t b)

@@ -543,7 +543,10 @@ static void sim_submit_absent(struct replay_sim *s, uint64_t first, uint64_t end
 /* image_readahead_locked(): the absent blocks readahead wants, in its request size. */
 static void sim_readahead(struct replay_sim *s, uint64_t first, uint64_t end)
 {
-	uint64_t from, n = readahead_follow(&s->ra, first, end, &from);
+	uint64_t from, n;
+
+	readahead_link(&s->ra, link_bdp_bytes(&s->link) / s->p->block_size, s->prefetch_slots);
+	n = readahead_follow(&s->ra, first, end, &from);
 
 	sim_submit_absent(s, from, MIN(from + n, s->nblocks), readahead_request_blocks(&s->ra),
 			  SOURCE_READAHEAD);

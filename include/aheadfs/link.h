@@ -15,6 +15,7 @@
 struct link {
 	GMutex lock;	  /* protects everything below */
 	double rtt_us;	  /* EWMA of time to first byte */
+	double rtt_min_us; /* the shortest time to first byte seen; 0 before any */
 	double bandwidth; /* EWMA of bytes/s while receiving; 0 until LINK_SPELL_US of it */
 	/*
 	 * Bodies being received now (first byte seen, last not yet); while there are any,
@@ -23,6 +24,16 @@ struct link {
 	unsigned bodies;
 	uint64_t busy_since_us;
 	double sample_bytes;
+	/*
+	 * EWMA of bytes/s over LINK_SPELL_US of wall time with bytes arriving, the waits for
+	 * first bytes included: what the transfers got, which a link kept short of full
+	 * (requests too small or too few for its delay) shows when bandwidth cannot (0 until
+	 * one sample is complete). The sample began at goodput_since_us, bytes last came at
+	 * goodput_last_us.
+	 */
+	double goodput;
+	uint64_t goodput_since_us, goodput_last_us;
+	double goodput_bytes;
 };
 
 void link_init(struct link *link);
@@ -41,5 +52,13 @@ void link_body_end(struct link *link, uint64_t now_us);
 
 /* bandwidth is 0 while unknown. */
 void link_get(struct link *link, double *rtt_us, double *bandwidth);
+
+/*
+ * The bytes the link holds in flight when it is full: its rate times the shortest time
+ * to first byte (the link's own delay, without the queueing in the EWMA). The rate is
+ * the bandwidth, or the goodput when that is more (or the bandwidth unknown): a lower
+ * bound either way. 0 while neither the rate nor the delay is known.
+ */
+uint64_t link_bdp_bytes(struct link *link);
 
 #endif

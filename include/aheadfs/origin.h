@@ -148,6 +148,8 @@ void origin_submit(struct origin *origin, struct origin_request *req);
  */
 void origin_promote(struct origin *origin, struct origin_request *req);
 void origin_get_counters(struct origin *origin, struct origin_counters *out);
+/* How many prefetches may run at once: the connections less those kept for demand. */
+unsigned origin_prefetch_slots(const struct origin *origin);
 
 /* The parsed Content-Range "bytes A-B/T" (T may be "*": total = UINT64_MAX). Pure. */
 bool origin_parse_content_range(const char *value, uint64_t *first, uint64_t *last,

@@ -21,6 +21,10 @@ struct readahead {
 	 * store, so that a hit path may test it without the caller's lock. */
 	uint64_t window;
 	uint64_t done; /* everything before this block has been requested */
+	/* What the link needs: blocks in flight to keep it full (its bandwidth-delay product,
+	 * twice) and requests it may have in flight for them (0: unknown). */
+	uint64_t link_need;
+	unsigned link_slots;
 };
 
 /* A reader that has not read yet, for an image of @nblocks blocks of 1 << @shift bytes. */
@@ -34,9 +38,18 @@ void readahead_init(struct readahead *ra, uint64_t nblocks, unsigned shift);
 uint64_t readahead_follow(struct readahead *ra, uint64_t first, uint64_t end, uint64_t *from);
 
 /*
- * The size of one readahead request now, in blocks: RA_REQUEST_BYTES (2 MiB) while the
- * window is small, a quarter of the window once it is larger (8 MiB at the cap). Only
- * a long stream gets it, so it is not held to the mount's demand cap (max_request_bytes).
+ * What the link to the origin holds in flight when it is full (@bdp_blocks: bandwidth
+ * times delay, link_bdp_bytes(); 0 while unknown), and how many prefetch requests may be
+ * in flight at once (@slots). Sizes the pieces of a long stream (see below).
+ */
+void readahead_link(struct readahead *ra, uint64_t bdp_blocks, unsigned slots);
+
+/*
+ * The size of one readahead request now, in blocks: RA_REQUEST_BYTES (2 MiB), or more
+ * where the link needs larger requests to be kept full: the smallest power-of-two
+ * multiple of 2 MiB of which the prefetch slots hold twice the bandwidth-delay product,
+ * at most a quarter of the window (8 MiB at the cap). Only a long stream gets more than
+ * 2 MiB, so it is not held to the mount's demand cap (max_request_bytes).
  */
 uint64_t readahead_request_blocks(const struct readahead *ra);
 

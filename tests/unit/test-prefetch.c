@@ -276,11 +276,23 @@ static void test_link_rtt_and_stream(void)
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat(rtt, ==, 0);
 	g_assert_cmpfloat(bw, ==, 0);
+	g_assert_cmpuint(link_bdp_bytes(&link), ==, 0);
+	link_rtt(&link, 20 * MS);
+	g_assert_cmpuint(link_bdp_bytes(&link), ==, 0); /* no bandwidth yet */
 	/* 1 MiB every 40 ms, bodies back to back (the next in flight behind each). */
 	feed_stream(&link, 1000 * MS, 50, 1 << 20, 20 * MS, 40 * MS);
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
 	g_assert_cmpfloat_with_epsilon(bw, (1 << 20) / 0.04, (1 << 20) / 0.04 * 0.01);
+	/* 20 ms at 25 MiB/s: half a MiB in flight */
+	g_assert_cmpuint(link_bdp_bytes(&link), >=, (1 << 19) - 5300);
+	g_assert_cmpuint(link_bdp_bytes(&link), <=, (1 << 19) + 5300);
+	/* Queueing at the origin lengthens the EWMA, not the link's own delay. */
+	for (int i = 0; i < 20; i++)
+		link_rtt(&link, 200 * MS);
+	link_get(&link, &rtt, &bw);
+	g_assert_cmpfloat(rtt, >, 150 * MS);
+	g_assert_cmpuint(link_bdp_bytes(&link), <=, (1 << 19) + 5300);
 	link_clear(&link);
 }
 

@@ -79,10 +79,23 @@ static void test_request_size(void)
 		rd(&ra, (i * 7919) % NBLOCKS, 1, &from);
 		g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
 	}
-	/* A long stream: a quarter of the window, 8 MiB at the 32 MiB cap, so that a refill
-	 * (half the window) is two requests: the read that crossed the mark does not add a
-	 * third, small one. */
+	/* A long stream on a link of unknown or small bandwidth-delay product: 2 MiB pieces
+	 * all along, and a refill is whole pieces (the read that crossed the mark does not
+	 * add a small one). */
 	readahead_init(&ra, NBLOCKS, SHIFT);
+	readahead_link(&ra, 16, 6); /* 1 MiB in flight: six 2 MiB requests hold it twice */
+	for (uint64_t b = 1000; b < 3000; b += 2) {
+		n = rd(&ra, b, 2, &from);
+		g_assert_cmpuint(readahead_request_blocks(&ra), ==, 32);
+		if (n > 32)
+			g_assert_cmpuint(n % 32, ==, 0);
+	}
+	g_assert_cmpuint(ra.window, ==, 512);
+	/* A link that holds 24 MiB (50 ms at 4 Gbit/s): six 8 MiB requests hold it twice,
+	 * a quarter of the window at the 32 MiB cap, so that a refill (half the window) is
+	 * two requests. */
+	readahead_init(&ra, NBLOCKS, SHIFT);
+	readahead_link(&ra, 384, 6);
 	for (uint64_t b = 1000, was = 0; b < 3000; b += 2, was = ra.window) {
 		n = rd(&ra, b, 2, &from);
 		g_assert_cmpuint(readahead_request_blocks(&ra), ==, MAX(ra.window / 4, 32));
@@ -92,6 +105,11 @@ static void test_request_size(void)
 			g_assert_cmpuint(n % readahead_request_blocks(&ra), ==, 0);
 	}
 	g_assert_cmpuint(ra.window, ==, 512);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 128);
+	/* Half that: 4 MiB pieces (six hold 24 MiB); one slot: 8 MiB, the cap. */
+	readahead_link(&ra, 192, 6);
+	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 64);
+	readahead_link(&ra, 96, 1);
 	g_assert_cmpuint(readahead_request_blocks(&ra), ==, 128);
 	/* It ends: back to 2 MiB. */
 	rd(&ra, 90000, 2, &from);
