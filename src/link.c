@@ -28,8 +28,9 @@
  *
  * A link that is never kept busy never gives a bandwidth sample: a stream in 2 MiB
  * requests at 50 ms (six in flight) receives for ~8 ms of every ~60 at 2 Gbit/s.
- * Goodput is measured for that: the bytes of LINK_SPELL_US of wall time, the waits for
- * first bytes included, restarted (not diluted) after LINK_SPELL_US without a byte.
+ * Goodput is measured for that: the bytes of LINK_SPELL_US or two shortest round trips
+ * of wall time, whichever is longer, the waits for first bytes included, restarted (not
+ * diluted) after as long without a byte.
  * It is a lower bound of the bandwidth, which is all link_bdp_bytes() needs to see that
  * a link wants more in flight.
  */
@@ -87,13 +88,16 @@ void link_body_begin(struct link *link, uint64_t now_us)
 /* Bytes arrived at now_us: count them toward goodput (see above). Locked. */
 static void link_goodput(struct link *link, uint64_t now_us, uint64_t bytes)
 {
-	if (link->goodput_last_us == 0 || now_us - link->goodput_last_us >= LINK_SPELL_US) {
+	/* Two round trips at least: a stream's waits for first bytes are part of it. */
+	uint64_t span = MAX(LINK_SPELL_US, (uint64_t)(2 * link->rtt_min_us));
+
+	if (link->goodput_last_us == 0 || now_us - link->goodput_last_us >= span) {
 		link->goodput_since_us = now_us; /* after an idle spell: a new sample */
 		link->goodput_bytes = 0;
 	}
 	link->goodput_last_us = now_us;
 	link->goodput_bytes += (double)bytes;
-	if (now_us - link->goodput_since_us >= LINK_SPELL_US) {
+	if (now_us - link->goodput_since_us >= span) {
 		link->goodput = ewma(link->goodput, link->goodput_bytes * 1e6 /
 							(double)(now_us - link->goodput_since_us));
 		link->goodput_bytes = 0;

@@ -311,6 +311,36 @@ static void test_link_short_spells_unknown(void)
 	link_get(&link, &rtt, &bw);
 	g_assert_cmpfloat_with_epsilon(rtt, 20 * MS, 1);
 	g_assert_cmpfloat(bw, ==, 0);
+	/* What the transfers got is known: 256 KiB per 50 ms, for 20 ms of delay. */
+	g_assert_cmpfloat_with_epsilon((double)link_bdp_bytes(&link), 0.020 * (256 << 10) / 0.050,
+				       0.020 * (256 << 10) / 0.050 * 0.05);
+	link_clear(&link);
+}
+
+/*
+ * A stream in requests too small for its link: 2 MiB at 50 ms, each received in 8 ms, one
+ * every 60 ms. The link never receives for 100 ms on end, so its bandwidth stays unknown,
+ * but the goodput (the waits included) tells link_bdp_bytes() a lower bound: 2 MiB per
+ * 60 ms for 50 ms. An idle spell between two such streams counts for neither.
+ */
+static void test_link_goodput_when_never_full(void)
+{
+	struct link link;
+	double rtt, bw, want = 0.050 * (2 << 20) / 0.060;
+
+	link_init(&link);
+	for (int round = 0; round < 2; round++) {
+		uint64_t t0 = 1000 * MS + (uint64_t)round * 10000 * MS;
+
+		for (uint64_t i = 0; i < 30; i++) {
+			struct body b = {t0 + i * 60 * MS, t0 + i * 60 * MS + 8 * MS, 2 << 20};
+
+			feed(&link, &b, 1, 50 * MS);
+		}
+		link_get(&link, &rtt, &bw);
+		g_assert_cmpfloat(bw, ==, 0);
+		g_assert_cmpfloat_with_epsilon((double)link_bdp_bytes(&link), want, want * 0.05);
+	}
 	link_clear(&link);
 }
 
@@ -386,6 +416,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/prefetch/background-waits-for-cpu", test_background_waits_for_cpu);
 	g_test_add_func("/prefetch/cpu-share", test_cpu_share);
 	g_test_add_func("/prefetch/link/rtt-and-stream", test_link_rtt_and_stream);
+	g_test_add_func("/prefetch/link/goodput-when-never-full", test_link_goodput_when_never_full);
 	g_test_add_func("/prefetch/link/short-spells-unknown", test_link_short_spells_unknown);
 	g_test_add_func("/prefetch/link/overlapping-bodies", test_link_overlapping_bodies);
 	g_test_add_func("/prefetch/link/burst-credit", test_link_burst_credit);
