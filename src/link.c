@@ -31,8 +31,9 @@
  * Goodput is measured for that: the bytes of LINK_SPELL_US or two shortest round trips
  * of wall time, whichever is longer, the waits for first bytes included, restarted (not
  * diluted) after as long without a byte.
- * It is a lower bound of the bandwidth, which is all link_bdp_bytes() needs to see that
- * a link wants more in flight.
+ * It is a lower bound of the bandwidth (kept at its highest recent sample: see
+ * link_goodput), which is all link_bdp_bytes() needs to see that a link wants more in
+ * flight.
  */
 #include "aheadfs/link.h"
 
@@ -98,8 +99,12 @@ static void link_goodput(struct link *link, uint64_t now_us, uint64_t bytes)
 	link->goodput_last_us = now_us;
 	link->goodput_bytes += (double)bytes;
 	if (now_us - link->goodput_since_us >= span) {
-		link->goodput = ewma(link->goodput, link->goodput_bytes * 1e6 /
-							(double)(now_us - link->goodput_since_us));
+		double sample = link->goodput_bytes * 1e6 / (double)(now_us - link->goodput_since_us);
+
+		/* Up at once, down slowly: a stream's ramp gives low samples, and a lower bound
+		 * of the bandwidth that lags a fast stream by seconds (an EWMA from the ramp
+		 * reached half its rate after 2 s at 200 ms) would never size its pieces. */
+		link->goodput = MAX(sample, ewma(link->goodput, sample));
 		link->goodput_bytes = 0;
 		link->goodput_since_us = now_us;
 	}

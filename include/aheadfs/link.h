@@ -25,11 +25,11 @@ struct link {
 	uint64_t busy_since_us;
 	double sample_bytes;
 	/*
-	 * EWMA of bytes/s over LINK_SPELL_US (or two round trips) of wall time with bytes
-	 * arriving, the waits for first bytes included: what the transfers got, which a link kept short of full
-	 * (requests too small or too few for its delay) shows when bandwidth cannot (0 until
-	 * one sample is complete). The sample began at goodput_since_us, bytes last came at
-	 * goodput_last_us.
+	 * Goodput: bytes/s over LINK_SPELL_US (or two round trips) of wall time with bytes
+	 * arriving, the waits for first bytes included, held at its highest recent sample.
+	 * What the transfers got, which a link kept short of full (requests too small or
+	 * too few for its delay) shows when bandwidth cannot; 0 until one sample is
+	 * complete. The sample began at goodput_since_us, bytes last came at goodput_last_us.
 	 */
 	double goodput;
 	uint64_t goodput_since_us, goodput_last_us;
