@@ -30,10 +30,9 @@
  * requests at 50 ms (six in flight) receives for ~8 ms of every ~60 at 2 Gbit/s.
  * Goodput is measured for that: the bytes of LINK_SPELL_US or two shortest round trips
  * of wall time, whichever is longer, the waits for first bytes included, restarted (not
- * diluted) after as long without a byte.
- * It is a lower bound of the bandwidth (kept at its highest recent sample: see
- * link_goodput), which is all link_bdp_bytes() needs to see that a link wants more in
- * flight.
+ * diluted) after as long without a byte. It is a lower bound of the bandwidth (kept at
+ * its highest recent sample: see link_goodput), which is all link_bdp_bytes() needs to
+ * see that a link wants more in flight.
  */
 #include "aheadfs/link.h"
 

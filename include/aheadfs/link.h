@@ -57,7 +57,7 @@ void link_get(struct link *link, double *rtt_us, double *bandwidth);
  * The bytes the link holds in flight when it is full: its rate times the shortest time
  * to first byte (the link's own delay, without the queueing in the EWMA). The rate is
  * the bandwidth, or the goodput when that is more (or the bandwidth unknown): a lower
- * bound either way. 0 while neither the rate nor the delay is known.
+ * bound either way. 0 until both the rate and the delay are known.
  */
 uint64_t link_bdp_bytes(struct link *link);
 
