@@ -25,7 +25,8 @@
  * twice its bandwidth-delay product (link_bdp_bytes()), or a long stream on a distant,
  * fast link is held to six pieces per round trip. Then a piece doubles, up to a quarter
  * of the window (8 MiB at the 32 MiB cap). At 50 ms and 2 Gbit/s (aheadfs-origin) a
- * cold stream read 195-205 MB/s in 2 MiB pieces, 219-223 so sized, 214-236 in 8 MiB.
+ * cold stream read 195-209 MB/s in 2 MiB pieces, 219-233 so sized, 214-249 in 8 MiB
+ * (after its first 32 MiB; six rounds each).
  *
  * Small pieces are the origin's concern too. radosgw here (cold stream, the first 256
  * MiB, -o direct_io) spent 0.59-0.87 s of CPU serving 2 MiB pieces against 1.23-1.47 s
